@@ -1,0 +1,158 @@
+/*
+ * store.h - the storage interface: SQLite (one file, WAL) by default.
+ *
+ * THREAD: a te_store_t is used by one thread at a time. The writer thread
+ * owns the one read-write store of a process; readers (API, CLI) open their
+ * own read-only stores. A server backend (PostgreSQL, ClickHouse) would
+ * implement this same header.
+ *
+ * Schema (migrated with PRAGMA user_version, see store/sql.h):
+ *   kinds(id, name)               small integer per kind
+ *   series(id, kind_id, tags)     kind + canonical tag set (tags_json)
+ *   events(id, ts_ns, kind_id, series_id, source, eid, trace_id, span_id,
+ *          parent_span_id, correlation_id, fields BLOB, body TEXT)
+ *     index (kind_id, ts_ns); unique (source, eid) where eid not null
+ *   rollup_1m / rollup_1h, alerts, alert_history, outbox: for later issues.
+ */
+#ifndef TE_STORE_STORE_H
+#define TE_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+#include "../core/event.h"
+#include "../core/result.h"
+
+typedef struct te_store te_store_t;
+
+typedef enum { TE_DURABILITY_PROCESS = 0, TE_DURABILITY_POWER = 1 } te_durability_t;
+
+typedef struct te_store_opts {
+    const char *path;            /* database file; parent folder is created if missing */
+    te_durability_t durability;  /* process: synchronous=NORMAL, power: FULL */
+    bool readonly;               /* open an existing database read-only (WAL reader) */
+    int busy_timeout_ms;         /* 0 means 5000 */
+} te_store_opts_t;
+
+/* Opens (and for read-write, creates and migrates) the database.
+ * On success the caller owns *out (te_store_close); on failure *out is
+ * untouched and err says why, e.g. "store: cannot open data/telemetry.db:
+ * unable to open database file (is --data writable?)". */
+int te_store_open(const te_store_opts_t *opts, te_store_t **out, te_err_t *err);
+
+/* Closes the store. NULL is a no-op. */
+void te_store_close(te_store_t *st);
+
+/* --- writing (the writer thread) --- */
+
+/* Starts a transaction. */
+int te_store_begin(te_store_t *st, te_err_t *err);
+
+/* Inserts one event inside the current transaction. Sets *stored to false
+ * when (source, id) was already stored (idempotent re-send), true otherwise.
+ * Does not take ev. */
+int te_store_insert(te_store_t *st, const te_event_t *ev, bool *stored, te_err_t *err);
+
+/* Commits the current transaction. On failure the transaction is rolled
+ * back and nothing of it is stored. */
+int te_store_commit(te_store_t *st, te_err_t *err);
+
+/* Rolls back the current transaction. Cannot fail. */
+void te_store_rollback(te_store_t *st);
+
+/* --- reading --- */
+
+/* A tag filter: events whose tag `key` equals one of values. Filters on
+ * different keys AND together; repeated keys are merged into one OR list. */
+typedef struct te_tag_filter {
+    const char *key;
+    const char *const *values;
+    size_t nvalues;
+} te_tag_filter_t;
+
+typedef struct te_events_query {
+    const char *kind;            /* NULL: every kind */
+    int64_t since_ns;            /* inclusive */
+    int64_t until_ns;            /* exclusive */
+    const te_tag_filter_t *where;
+    size_t nwhere;
+    size_t limit;                /* 1..1000 */
+    const char *cursor;          /* NULL or a cursor returned by a previous page */
+} te_events_query_t;
+
+/* Called per event, newest first (by event time). The event is borrowed for
+ * the call. Return non-zero to stop early. */
+typedef int (*te_event_cb)(const te_event_t *ev, void *ud);
+
+/* Lists events newest first. When more remain, writes an opaque cursor into
+ * next (NUL-terminated; empty when none). next_cap >= 64. */
+int te_store_events(te_store_t *st, const te_events_query_t *q, te_event_cb cb, void *ud,
+                    char *next, size_t next_cap, te_err_t *err);
+
+typedef enum {
+    TE_AGG_COUNT = 0, TE_AGG_SUM, TE_AGG_AVG, TE_AGG_MIN, TE_AGG_MAX,
+    TE_AGG_P50, TE_AGG_P95, TE_AGG_P99, TE_AGG_RATE, TE_AGG_DISTINCT
+} te_agg_op_t;
+
+typedef struct te_agg {
+    te_agg_op_t op;
+    char *arg;   /* field (sum..p99) or tag (distinct); NULL for count/rate */
+    char *name;  /* the aggregate spelled exactly as requested: "sum:cost_usd" */
+} te_agg_t;
+
+/* Parses "count,sum:cost_usd,p95:latency_ms,rate,distinct:model" into a
+ * malloc'd array (te_aggs_free). Errors name the bad item. */
+int te_aggs_parse(const char *spec, te_agg_t **out, size_t *n, te_err_t *err);
+void te_aggs_free(te_agg_t *aggs, size_t n);
+
+typedef struct te_query {
+    const char *kind;            /* required */
+    int64_t since_ns, until_ns;
+    const te_tag_filter_t *where;
+    size_t nwhere;
+    const char *const *group_by; /* tag names */
+    size_t ngroup;
+    const te_agg_t *aggs;        /* at least one; count when none given by the user */
+    size_t naggs;
+    int64_t every_ns;            /* 0: no time buckets */
+} te_query_t;
+
+/* Runs an aggregate query. Columns: "time" first when every_ns > 0, then the
+ * group tags, then one per aggregate named as requested. Rows are ordered by
+ * time then group values. rate = count per second over the bucket (or the
+ * query range). Percentiles are exact here (raw data). */
+int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_err_t *err);
+
+typedef struct te_store_stats {
+    int64_t events;
+    int64_t series;
+    int64_t kinds;
+    int64_t oldest_ts_ns, newest_ts_ns;
+    int64_t file_bytes;          /* main db file */
+    int64_t wal_bytes;
+    int schema_version;
+} te_store_stats_t;
+
+/* Fills stats (COUNT(*) can take a moment on big databases). */
+int te_store_stats(te_store_t *st, te_store_stats_t *out, te_err_t *err);
+
+/* Per-kind event counts as a result table (columns kind, events, series). */
+int te_store_kind_stats(te_store_t *st, te_result_t **out, te_err_t *err);
+
+/* PRAGMA integrity_check (quick=false) or quick_check; returns 0 when "ok",
+ * TE_ESQLITE with the first problems in err otherwise. */
+int te_store_check(te_store_t *st, bool quick, te_err_t *err);
+
+/* Copies the database into dest_path with the SQLite online backup API
+ * (works while another process writes). progress may be NULL; it gets
+ * (remaining, total) pages. */
+int te_store_backup(te_store_t *st, const char *dest_path,
+                    void (*progress)(int remaining, int total, void *ud), void *ud,
+                    te_err_t *err);
+
+/* Path of the database file. */
+const char *te_store_path(const te_store_t *st);
+
+#endif
