@@ -45,7 +45,7 @@ typedef struct te_config {
     char *listen_unix;     /* data_dir/telemetry.sock; "" disables */
     char *scripts_dir;     /* "lua" */
     size_t max_body_bytes; /* HTTP body limit, default 16 MiB (listen.max_body) */
-    size_t queue_events;   /* pipeline bound, default 262144 (storage.queue_events) */
+    size_t queue_events;   /* pipeline bound, default 65536 (storage.queue_events) */
     char *log_level;       /* "info" */
     te_config_notifier_t *notifiers;
     size_t nnotifiers;

@@ -57,7 +57,7 @@ void te_batch_free(te_batch_t *b);
 typedef struct te_writer te_writer_t;
 
 typedef struct te_writer_opts {
-    size_t max_queued_events;  /* queue bound; 0 means 262144 */
+    size_t max_queued_events;  /* queue bound; 0 means 65536 */
     size_t max_txn_events;     /* events per transaction; 0 means 50000 */
 } te_writer_opts_t;
 
