@@ -22,7 +22,7 @@
 /* SPEC section 2 limits. */
 #define TE_EVENT_MAX_BYTES (1024u * 1024u) /* whole event */
 #define TE_EVENT_MAX_TAGS 64
-#define TE_EVENT_MAX_FIELDS 256
+#define TE_EVENT_MAX_FIELDS 255 /* the fields blob counts in one byte */
 #define TE_TAG_KEY_MAX 128
 #define TE_TAG_VALUE_MAX 1024
 #define TE_KIND_MAX 64

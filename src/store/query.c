@@ -1,0 +1,679 @@
+/*
+ * query.c - aggregate queries over raw events (te_store_query) and the
+ * aggregate list parser (te_aggs_parse).
+ *
+ * THREAD: one thread at a time per te_store_t (a reader's own thread).
+ *
+ * The one idea: tags belong to series, so every tag question (where, group
+ * by, distinct) is answered once per series, before the scan. The scan then
+ * reads only (ts_ns, series_id, fields) through the (kind_id, ts_ns) index
+ * and, per row, does two hash lookups (series -> precomputed info, (bucket,
+ * group) -> accumulator) and one blob lookup per wanted field.
+ *
+ * Semantics (documented in docs/storage.md):
+ *   - buckets align to multiples of every since the Unix epoch (like a
+ *     Prometheus step): bucket = floor(ts / every) * every; "time" is its
+ *     start, so the first bucket may start before since. Only buckets that
+ *     hold events produce rows.
+ *   - without every and group_by there is always exactly one row (count 0
+ *     when nothing matched), as SQL's SELECT count(*) does.
+ *   - an event without a field does not contribute to that field's
+ *     aggregates; sum/avg/min/max/pNN over no values are null; count and
+ *     distinct are integers (0 when empty).
+ *   - pNN: linear interpolation between the closest ranks (numpy's default):
+ *     rank = p * (n - 1) over the sorted values.
+ *   - rate = count / seconds of the bucket (every) or of [since, until).
+ */
+#include "store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../core/time.h"
+#include "sql.h"
+#include "store_int.h"
+
+#define MAX_AGGS 64
+#define MAX_GROUP_TAGS 32
+#define MAX_ROWS 1000000
+
+static const char VALID_AGGS[] =
+    "count, sum:FIELD, avg:FIELD, min:FIELD, max:FIELD, p50:FIELD, p95:FIELD, p99:FIELD, rate, "
+    "distinct:TAG";
+
+/* ---------- te_aggs_parse ---------- */
+
+static const struct {
+    const char *word;
+    te_agg_op_t op;
+    int arg; /* 0 none, 1 field, 2 tag */
+} OPS[] = {
+    {"count", TE_AGG_COUNT, 0}, {"sum", TE_AGG_SUM, 1}, {"avg", TE_AGG_AVG, 1},
+    {"min", TE_AGG_MIN, 1},     {"max", TE_AGG_MAX, 1}, {"p50", TE_AGG_P50, 1},
+    {"p95", TE_AGG_P95, 1},     {"p99", TE_AGG_P99, 1}, {"rate", TE_AGG_RATE, 0},
+    {"distinct", TE_AGG_DISTINCT, 2},
+};
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void te_aggs_free(te_agg_t *aggs, size_t n)
+{
+    if (!aggs)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(aggs[i].arg);
+        free(aggs[i].name);
+    }
+    free(aggs);
+}
+
+static int parse_item(const char *it, size_t len, te_agg_t *a, te_err_t *err)
+{
+    const char *colon = memchr(it, ':', len);
+    size_t wlen = colon ? (size_t)(colon - it) : len;
+    const char *arg = colon ? colon + 1 : NULL;
+    size_t alen = colon ? len - wlen - 1 : 0;
+    int len_i = (int)len;
+    for (size_t i = 0; i < sizeof(OPS) / sizeof(OPS[0]); i++) {
+        if (strlen(OPS[i].word) != wlen || memcmp(OPS[i].word, it, wlen) != 0)
+            continue;
+        if (OPS[i].arg == 0 && colon)
+            return te_err_set(err, TE_EINVAL, "agg \"%.*s\": %s takes no argument (valid: %s)",
+                              len_i, it, OPS[i].word, VALID_AGGS);
+        if (OPS[i].arg && alen == 0)
+            return te_err_set(err, TE_EINVAL, "agg \"%.*s\": %s needs a %s (%s:%s)", len_i, it,
+                              OPS[i].word, OPS[i].arg == 1 ? "field" : "tag", OPS[i].word,
+                              OPS[i].arg == 1 ? "FIELD" : "TAG");
+        a->op = OPS[i].op;
+        a->name = dup_n(it, len);
+        a->arg = OPS[i].arg ? dup_n(arg, alen) : NULL;
+        if (!a->name || (OPS[i].arg && !a->arg))
+            return te_err_set(err, TE_ENOMEM, "agg: cannot allocate");
+        return 0;
+    }
+    return te_err_set(err, TE_EINVAL, "agg \"%.*s\": unknown aggregate (valid: %s)", len_i, it,
+                      VALID_AGGS);
+}
+
+int te_aggs_parse(const char *spec, te_agg_t **out, size_t *n, te_err_t *err)
+{
+    te_agg_t *aggs = calloc(MAX_AGGS, sizeof(*aggs));
+    size_t na = 0;
+    int rc = 0;
+    if (!aggs)
+        return te_err_set(err, TE_ENOMEM, "agg: cannot allocate");
+    const char *p = spec ? spec : "";
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p) { /* empty: count */
+        rc = parse_item("count", 5, &aggs[na++], err);
+        if (rc < 0)
+            goto fail;
+        *out = aggs;
+        *n = na;
+        return 0;
+    }
+    for (size_t pos = 1;; pos++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *it = p;
+        while (len && (*it == ' ' || *it == '\t')) {
+            it++;
+            len--;
+        }
+        while (len && (it[len - 1] == ' ' || it[len - 1] == '\t'))
+            len--;
+        if (len == 0) {
+            rc = te_err_set(err, TE_EINVAL, "agg: item %zu of \"%.200s\" is empty (valid: %s)",
+                            pos, spec, VALID_AGGS);
+            goto fail;
+        }
+        if (na == MAX_AGGS) {
+            rc = te_err_set(err, TE_EINVAL, "agg: more than %d aggregates", MAX_AGGS);
+            goto fail;
+        }
+        rc = parse_item(it, len, &aggs[na], err);
+        na++;
+        if (rc < 0)
+            goto fail;
+        for (size_t i = 0; i + 1 < na; i++) {
+            if (strcmp(aggs[i].name, aggs[na - 1].name) == 0) {
+                rc = te_err_set(err, TE_EINVAL, "agg \"%s\" is listed twice", aggs[i].name);
+                goto fail;
+            }
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    *out = aggs;
+    *n = na;
+    return 0;
+fail:
+    te_aggs_free(aggs, na);
+    return rc;
+}
+
+/* ---------- executor ---------- */
+
+typedef struct fstate {
+    int64_t n;
+    double sum, min, max;
+    double *vals;           /* only when a percentile wants this field */
+    size_t nvals, cap;
+} fstate_t;
+
+typedef struct acc {
+    int64_t bucket;
+    int64_t group;
+    int64_t rank;           /* of group, for sorting */
+    int64_t count;
+    fstate_t *f;            /* nfields */
+    te_idmap_t *dset;       /* ndistinct: value id + 1 -> 1 */
+} acc_t;
+
+typedef struct qctx {
+    te_store_t *st;
+    const te_query_t *q;
+    /* distinct field names and which aggregates read them */
+    const char *fields[MAX_AGGS];
+    bool want_vals[MAX_AGGS];
+    int agg_field[MAX_AGGS];    /* -1: none */
+    int agg_dist[MAX_AGGS];     /* -1: none */
+    const char *dtags[MAX_AGGS];
+    size_t nfields, ndist;
+    /* series id -> index into sinfo (stride 1 + ndist: group, value ids) */
+    te_idmap_t sidx;
+    int64_t *sinfo;
+    size_t nseries, cap_series;
+    /* groups: key text -> index; values per group (ngroup each, NULL = absent) */
+    te_series_map_t gmap;
+    char **gvals;
+    size_t ngroups, cap_groups;
+    /* distinct values interned per distinct aggregate (kind_id = index) */
+    te_series_map_t vmap;
+    int64_t nvalues;
+    /* accumulators keyed by (group, bucket) */
+    te_series_map_t amap;
+    acc_t *accs;
+    size_t naccs, cap_accs;
+    te_err_t *err;
+} qctx_t;
+
+static int nomem(qctx_t *c)
+{
+    return te_err_set(c->err, TE_ENOMEM, "query: out of memory");
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * size);
+    if (!np)
+        return TE_ENOMEM;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+static const char *tag_of(const cJSON *tags, const char *key)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(tags, key);
+    return cJSON_IsString(t) ? t->valuestring : NULL;
+}
+
+/* Per series: group index and interned distinct values. */
+static int on_series(int64_t sid, const void *vtags, void *ud)
+{
+    qctx_t *c = ud;
+    const cJSON *tags = vtags;
+    const te_query_t *q = c->q;
+    size_t stride = 1 + c->ndist;
+    if (grow((void **)&c->sinfo, &c->cap_series, (c->nseries + 1) * stride, sizeof(int64_t)) < 0)
+        return nomem(c);
+    int64_t *info = c->sinfo + c->nseries * stride;
+    /* group key: per tag \1 (absent) or \2 value \0 */
+    size_t klen = 0;
+    for (size_t g = 0; g < q->ngroup; g++) {
+        const char *v = tag_of(tags, q->group_by[g]);
+        klen += v ? strlen(v) + 2 : 1;
+    }
+    char small[512];
+    char *key = klen <= sizeof(small) ? small : malloc(klen);
+    if (!key)
+        return nomem(c);
+    char *k = key;
+    for (size_t g = 0; g < q->ngroup; g++) {
+        const char *v = tag_of(tags, q->group_by[g]);
+        if (!v) {
+            *k++ = '\1';
+            continue;
+        }
+        *k++ = '\2';
+        size_t vl = strlen(v);
+        memcpy(k, v, vl + 1);
+        k += vl + 1;
+    }
+    uint64_t h = te_store_hash(key, klen, 7);
+    te_series_slot_t *slot = te_series_map_find(&c->gmap, 0, key, klen, h);
+    int rc = 0;
+    if (slot) {
+        info[0] = slot->id;
+    } else {
+        size_t gi = c->ngroups;
+        rc = grow((void **)&c->gvals, &c->cap_groups, (gi + 1) * (q->ngroup ? q->ngroup : 1),
+                  sizeof(char *));
+        if (rc == 0)
+            rc = te_series_map_put(&c->gmap, 0, key, klen, h, (int64_t)gi);
+        for (size_t g = 0; rc == 0 && g < q->ngroup; g++) {
+            const char *v = tag_of(tags, q->group_by[g]);
+            c->gvals[gi * q->ngroup + g] = v ? strdup(v) : NULL;
+            if (v && !c->gvals[gi * q->ngroup + g])
+                rc = TE_ENOMEM;
+        }
+        if (rc == 0) {
+            c->ngroups++;
+            info[0] = (int64_t)gi;
+        }
+    }
+    if (key != small)
+        free(key);
+    if (rc < 0)
+        return nomem(c);
+    for (size_t d = 0; d < c->ndist; d++) {
+        const char *v = tag_of(tags, c->dtags[d]);
+        info[1 + d] = -1;
+        if (!v)
+            continue;
+        size_t vl = strlen(v);
+        uint64_t vh = te_store_hash(v, vl, 100 + d);
+        te_series_slot_t *vs = te_series_map_find(&c->vmap, (int64_t)d, v, vl, vh);
+        if (vs) {
+            info[1 + d] = vs->id;
+        } else {
+            if (te_series_map_put(&c->vmap, (int64_t)d, v, vl, vh, c->nvalues) < 0)
+                return nomem(c);
+            info[1 + d] = c->nvalues++;
+        }
+    }
+    if (te_idmap_put(&c->sidx, sid, (int64_t)c->nseries) < 0)
+        return nomem(c);
+    c->nseries++;
+    return 0;
+}
+
+static acc_t *acc_get(qctx_t *c, int64_t bucket, int64_t group)
+{
+    uint64_t h = te_store_hash(&bucket, sizeof(bucket), (uint64_t)group);
+    te_series_slot_t *s =
+        te_series_map_find(&c->amap, group, (const char *)&bucket, sizeof(bucket), h);
+    if (s)
+        return &c->accs[s->id];
+    if (c->naccs >= MAX_ROWS) {
+        te_err_set(c->err, TE_ETOOBIG,
+                   "query: more than %d result rows (narrow the range, use a larger every or "
+                   "fewer group_by tags)",
+                   MAX_ROWS);
+        return NULL;
+    }
+    if (grow((void **)&c->accs, &c->cap_accs, c->naccs + 1, sizeof(acc_t)) < 0 ||
+        te_series_map_put(&c->amap, group, (const char *)&bucket, sizeof(bucket), h,
+                          (int64_t)c->naccs) < 0) {
+        nomem(c);
+        return NULL;
+    }
+    acc_t *a = &c->accs[c->naccs];
+    memset(a, 0, sizeof(*a));
+    a->bucket = bucket;
+    a->group = group;
+    a->f = c->nfields ? calloc(c->nfields, sizeof(fstate_t)) : NULL;
+    a->dset = c->ndist ? calloc(c->ndist, sizeof(te_idmap_t)) : NULL;
+    c->naccs++; /* counted even when the callocs failed, so cleanup frees them */
+    if ((c->nfields && !a->f) || (c->ndist && !a->dset)) {
+        nomem(c);
+        return NULL;
+    }
+    return a;
+}
+
+static int add_row(qctx_t *c, int64_t ts, int64_t sid, const unsigned char *blob, size_t blen)
+{
+    int64_t si;
+    if (!te_idmap_get(&c->sidx, sid, &si))
+        return 0; /* series filtered out by where */
+    const int64_t *info = c->sinfo + (size_t)si * (1 + c->ndist);
+    int64_t bucket = 0, every = c->q->every_ns;
+    if (every > 0) {
+        int64_t b = ts / every;
+        if (ts % every < 0)
+            b--;
+        bucket = b * every;
+    }
+    acc_t *a = acc_get(c, bucket, info[0]);
+    if (!a)
+        return c->err && c->err->code ? c->err->code : TE_ENOMEM;
+    a->count++;
+    for (size_t f = 0; f < c->nfields; f++) {
+        double v;
+        if (!blob || !te_fields_blob_get(blob, blen, c->fields[f], &v) || isnan(v))
+            continue;
+        fstate_t *fs = &a->f[f];
+        if (fs->n == 0 || v < fs->min)
+            fs->min = v;
+        if (fs->n == 0 || v > fs->max)
+            fs->max = v;
+        fs->n++;
+        fs->sum += v;
+        if (c->want_vals[f]) {
+            if (grow((void **)&fs->vals, &fs->cap, fs->nvals + 1, sizeof(double)) < 0)
+                return nomem(c);
+            fs->vals[fs->nvals++] = v;
+        }
+    }
+    for (size_t d = 0; d < c->ndist; d++)
+        if (info[1 + d] >= 0 && te_idmap_put(&a->dset[d], info[1 + d] + 1, 1) < 0)
+            return nomem(c);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(fstate_t *fs, double p)
+{
+    double rank = p * (double)(fs->nvals - 1);
+    size_t lo = (size_t)floor(rank), hi = (size_t)ceil(rank);
+    return fs->vals[lo] + (fs->vals[hi] - fs->vals[lo]) * (rank - (double)lo);
+}
+
+/* Sorting (no globals: queries run on many threads): groups are ranked by
+ * their values (null first), rows are ordered by (bucket, group rank). */
+typedef struct gsort {
+    char *const *vals;      /* ngroup values of this group */
+    size_t ng;
+    size_t idx;
+} gsort_t;
+
+static int cmp_groups(const void *a, const void *b)
+{
+    const gsort_t *x = a, *y = b;
+    for (size_t g = 0; g < x->ng; g++) {
+        const char *u = x->vals[g], *v = y->vals[g];
+        if (!u || !v) {
+            if (u != v)
+                return u ? 1 : -1;
+            continue;
+        }
+        int r = strcmp(u, v);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+static int cmp_accs(const void *a, const void *b)
+{
+    const acc_t *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+static int fill_row(qctx_t *c, te_result_t *r, acc_t *a)
+{
+    const te_query_t *q = c->q;
+    te_val_t *row = te_result_add_row(r);
+    if (!row)
+        return nomem(c);
+    size_t col = 0;
+    if (q->every_ns > 0) {
+        char ts[40];
+        size_t n = te_time_format_rfc3339(a->bucket, ts, sizeof(ts));
+        if (te_val_set_str(&row[col++], ts, n) < 0)
+            return nomem(c);
+    }
+    for (size_t g = 0; g < q->ngroup; g++, col++) {
+        const char *v = c->ngroups ? c->gvals[(size_t)a->group * q->ngroup + g] : NULL;
+        if (v && te_val_set_str(&row[col], v, strlen(v)) < 0)
+            return nomem(c);
+    }
+    double secs = q->every_ns > 0 ? (double)q->every_ns / 1e9
+                                  : ((double)q->until_ns - (double)q->since_ns) / 1e9;
+    for (size_t i = 0; i < q->naggs; i++, col++) {
+        te_val_t *v = &row[col];
+        const te_agg_t *ag = &q->aggs[i];
+        fstate_t *fs = c->agg_field[i] >= 0 && a->f ? &a->f[c->agg_field[i]] : NULL;
+        switch (ag->op) {
+        case TE_AGG_COUNT:
+            v->type = TE_VAL_INT;
+            v->u.i = a->count;
+            continue;
+        case TE_AGG_RATE:
+            v->type = TE_VAL_NUM;
+            v->u.num = secs > 0 ? (double)a->count / secs : 0;
+            continue;
+        case TE_AGG_DISTINCT:
+            v->type = TE_VAL_INT;
+            v->u.i = a->dset ? (int64_t)a->dset[c->agg_dist[i]].n : 0;
+            continue;
+        default:
+            break;
+        }
+        if (!fs || fs->n == 0)
+            continue; /* null */
+        v->type = TE_VAL_NUM;
+        switch (ag->op) {
+        case TE_AGG_SUM: v->u.num = fs->sum; break;
+        case TE_AGG_AVG: v->u.num = fs->sum / (double)fs->n; break;
+        case TE_AGG_MIN: v->u.num = fs->min; break;
+        case TE_AGG_MAX: v->u.num = fs->max; break;
+        default: {
+            double p = ag->op == TE_AGG_P50 ? 0.50 : ag->op == TE_AGG_P95 ? 0.95 : 0.99;
+            if (fs->cap != SIZE_MAX) {
+                qsort(fs->vals, fs->nvals, sizeof(double), cmp_double);
+                fs->cap = SIZE_MAX; /* marks sorted; no more appends after the scan */
+            }
+            v->u.num = percentile(fs, p);
+        }
+        }
+    }
+    return 0;
+}
+
+static int check_query(const te_query_t *q, te_err_t *err)
+{
+    if (!q || !q->kind || !*q->kind)
+        return te_err_set(err, TE_EINVAL, "query: kind is required (--kind K)");
+    if (!q->aggs || q->naggs == 0)
+        return te_err_set(err, TE_EINVAL, "query: no aggregate given (e.g. count)");
+    if (q->naggs > MAX_AGGS)
+        return te_err_set(err, TE_EINVAL, "query: more than %d aggregates", MAX_AGGS);
+    if (q->every_ns < 0)
+        return te_err_set(err, TE_EINVAL, "query: every must be positive");
+    if (q->ngroup > MAX_GROUP_TAGS)
+        return te_err_set(err, TE_EINVAL, "query: more than %d group_by tags", MAX_GROUP_TAGS);
+    for (size_t g = 0; g < q->ngroup; g++)
+        if (!q->group_by || !q->group_by[g] || !*q->group_by[g])
+            return te_err_set(err, TE_EINVAL, "query: empty group_by tag name");
+    for (size_t i = 0; i < q->naggs; i++)
+        if (!q->aggs[i].name || (q->aggs[i].op != TE_AGG_COUNT && q->aggs[i].op != TE_AGG_RATE &&
+                                 (!q->aggs[i].arg || !*q->aggs[i].arg)))
+            return te_err_set(err, TE_EINVAL, "query: aggregate %zu lacks its name or argument",
+                              i + 1);
+    return te_store_filters_check(q->where, q->nwhere, err);
+}
+
+static void plan_aggs(qctx_t *c)
+{
+    const te_query_t *q = c->q;
+    for (size_t i = 0; i < q->naggs; i++) {
+        const te_agg_t *a = &q->aggs[i];
+        c->agg_field[i] = c->agg_dist[i] = -1;
+        if (a->op == TE_AGG_COUNT || a->op == TE_AGG_RATE)
+            continue;
+        if (a->op == TE_AGG_DISTINCT) {
+            size_t d = 0;
+            while (d < c->ndist && strcmp(c->dtags[d], a->arg) != 0)
+                d++;
+            if (d == c->ndist)
+                c->dtags[c->ndist++] = a->arg;
+            c->agg_dist[i] = (int)d;
+            continue;
+        }
+        size_t f = 0;
+        while (f < c->nfields && strcmp(c->fields[f], a->arg) != 0)
+            f++;
+        if (f == c->nfields)
+            c->fields[c->nfields++] = a->arg;
+        c->agg_field[i] = (int)f;
+        if (a->op == TE_AGG_P50 || a->op == TE_AGG_P95 || a->op == TE_AGG_P99)
+            c->want_vals[f] = true;
+    }
+}
+
+static te_result_t *new_result(const te_query_t *q)
+{
+    const char *cols[1 + MAX_GROUP_TAGS + MAX_AGGS];
+    size_t n = 0;
+    if (q->every_ns > 0)
+        cols[n++] = "time";
+    for (size_t g = 0; g < q->ngroup; g++)
+        cols[n++] = q->group_by[g];
+    for (size_t i = 0; i < q->naggs; i++)
+        cols[n++] = q->aggs[i].name;
+    return te_result_new(cols, n);
+}
+
+static void ctx_free(qctx_t *c)
+{
+    for (size_t i = 0; i < c->naccs; i++) {
+        acc_t *a = &c->accs[i];
+        for (size_t f = 0; a->f && f < c->nfields; f++)
+            free(a->f[f].vals);
+        for (size_t d = 0; a->dset && d < c->ndist; d++)
+            te_idmap_free(&a->dset[d]);
+        free(a->f);
+        free(a->dset);
+    }
+    free(c->accs);
+    for (size_t i = 0; i < c->ngroups * c->q->ngroup; i++)
+        free(c->gvals[i]);
+    free(c->gvals);
+    free(c->sinfo);
+    te_idmap_free(&c->sidx);
+    te_series_map_clear(&c->gmap);
+    te_series_map_clear(&c->vmap);
+    te_series_map_clear(&c->amap);
+    free(c->gmap.slots);
+    free(c->vmap.slots);
+    free(c->amap.slots);
+}
+
+int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_err_t *err)
+{
+    int rc = check_query(q, err);
+    if (rc < 0)
+        return rc;
+    qctx_t c;
+    memset(&c, 0, sizeof(c));
+    c.st = st;
+    c.q = q;
+    c.err = err;
+    plan_aggs(&c);
+    sqlite3_stmt *s = NULL;
+    gsort_t *order = NULL;
+    int64_t *rank = NULL;
+    te_result_t *r = new_result(q);
+    if (!r) {
+        rc = nomem(&c);
+        goto done;
+    }
+    int64_t kid = 0;
+    rc = te_store_kind_find(st, q->kind, &kid, err);
+    if (rc < 0)
+        goto done;
+    if (kid && q->until_ns > q->since_ns) {
+        rc = te_store_series_scan(st, kid, q->where, q->nwhere, on_series, &c, err);
+        if (rc < 0)
+            goto done;
+    }
+    if (c.nseries > 0) {
+        int src = sqlite3_prepare_v2(st->db, TE_SQL_QUERY_SCAN, -1, &s, NULL);
+        if (src != SQLITE_OK) {
+            rc = te_store_sqlerr(st, src, err, "query");
+            goto done;
+        }
+        sqlite3_bind_int64(s, 1, kid);
+        sqlite3_bind_int64(s, 2, q->since_ns);
+        sqlite3_bind_int64(s, 3, q->until_ns);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            rc = add_row(&c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                         sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+            if (rc < 0)
+                goto done;
+        }
+        if (src != SQLITE_DONE) {
+            rc = te_store_sqlerr(st, src, err, "query");
+            goto done;
+        }
+    }
+    if (c.naccs == 0 && q->every_ns <= 0 && q->ngroup == 0 && !acc_get(&c, 0, 0)) {
+        rc = c.err && c.err->code ? c.err->code : TE_ENOMEM;
+        goto done;
+    }
+    /* rank groups by their values, then order rows by (bucket, rank) */
+    order = malloc((c.ngroups ? c.ngroups : 1) * sizeof(*order));
+    if (!order) {
+        rc = nomem(&c);
+        goto done;
+    }
+    for (size_t g = 0; g < c.ngroups; g++)
+        order[g] = (gsort_t){.vals = c.gvals + g * q->ngroup, .ng = q->ngroup, .idx = g};
+    if (c.ngroups > 1)
+        qsort(order, c.ngroups, sizeof(*order), cmp_groups);
+    rank = malloc((c.ngroups ? c.ngroups : 1) * sizeof(*rank));
+    if (!rank) {
+        rc = nomem(&c);
+        goto done;
+    }
+    for (size_t g = 0; g < c.ngroups; g++)
+        rank[order[g].idx] = (int64_t)g;
+    for (size_t i = 0; i < c.naccs; i++)
+        c.accs[i].rank = c.ngroups ? rank[c.accs[i].group] : 0;
+    if (c.naccs > 1)
+        qsort(c.accs, c.naccs, sizeof(acc_t), cmp_accs);
+    for (size_t i = 0; i < c.naccs; i++) {
+        rc = fill_row(&c, r, &c.accs[i]);
+        if (rc < 0)
+            goto done;
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+done:
+    sqlite3_finalize(s);
+    free(order);
+    free(rank);
+    te_result_free(r);
+    ctx_free(&c);
+    return rc;
+}
