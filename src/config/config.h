@@ -69,4 +69,11 @@ void te_config_free(te_config_t *cfg);
  * Returns 0 or TE_ENOMEM. */
 int te_config_set(char **slot, const char *value);
 
+/* Checks a listener address from the file or a flag (what: "http", "tcp",
+ * "udp" names it in errors) and stores it in *slot: "HOST:PORT" (IPv6 as
+ * "[::1]:PORT", port 0..65535) is kept as is, "off" or "" store "" (the
+ * listener is disabled). Returns 0, TE_EINVAL with err ('--http must be
+ * HOST:PORT or "off", got "x"' style, prefixed by what), or TE_ENOMEM. */
+int te_config_set_listen(char **slot, const char *what, const char *value, te_err_t *err);
+
 #endif
