@@ -1,0 +1,218 @@
+/*
+ * routes_status.c - GET /v1/health, /v1/status, /metrics and the small
+ * dashboard page at /.
+ *
+ * THREAD: loop. These answer from counters the loop owns plus
+ * te_writer_get_stats (thread-safe) and two stat(2) calls for the database
+ * size; nothing here opens SQLite, so health checks stay cheap.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/time.h"
+#include "../engine_int.h"
+#include "api.h"
+
+static int64_t file_bytes(const char *path, const char *suffix)
+{
+    char p[1024];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    return stat(p, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+typedef struct totals {
+    te_writer_stats_t ws;
+    te_stream_stats_t tcp, unix_s;
+    te_udp_stats_t udp;
+    uint64_t rejected, dropped;
+} totals_t;
+
+static void gather(const te_engine_t *e, totals_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    if (e->writer)
+        te_writer_get_stats(e->writer, &t->ws);
+    if (e->tcp)
+        te_stream_listener_stats(e->tcp, &t->tcp);
+    if (e->unix_l)
+        te_stream_listener_stats(e->unix_l, &t->unix_s);
+    if (e->udp)
+        te_udp_listener_stats(e->udp, &t->udp);
+    t->rejected = e->http_rejected + t->tcp.rejected + t->unix_s.rejected + t->udp.rejected;
+    t->dropped = t->udp.dropped;
+}
+
+static double uptime_s(const te_engine_t *e)
+{
+    return (double)(te_time_mono_ns() - e->start_mono_ns) / 1e9;
+}
+
+static void respond_buf(te_http_req_t *req, te_http_buf_t *b, const char *ctype)
+{
+    if (b->oom) {
+        te_http_buf_free(b);
+        te_http_respond_error(req, 500, NULL, "out of memory");
+        return;
+    }
+    te_http_respond_take(req, 200, ctype, NULL, b->p, b->len);
+}
+
+void te_api_health(te_engine_t *e, te_http_req_t *req)
+{
+    static const char ok[] = "{\"status\":\"ok\"}\n";
+    (void)e;
+    te_http_respond(req, 200, NULL, NULL, ok, sizeof(ok) - 1);
+}
+
+static void listener_json(te_http_buf_t *b, const char *name, const char *addr, bool first)
+{
+    te_http_buf_addf(b, "%s\"%s\":", first ? "" : ",", name);
+    if (addr)
+        te_http_buf_add_json_str(b, addr, strlen(addr));
+    else
+        te_http_buf_adds(b, "null");
+}
+
+void te_api_status(te_engine_t *e, te_http_req_t *req)
+{
+    totals_t t;
+    te_http_buf_t b = {0};
+    const char *db = e->cfg->db_path;
+
+    gather(e, &t);
+    te_http_buf_addf(&b, "{\"status\":\"%s\",\"uptime_s\":%.0f,", e->shutting_down ? "stopping" : "ok",
+                     uptime_s(e));
+    te_http_buf_addf(&b, "\"queue\":{\"events\":%llu,\"batches\":%llu,\"capacity\":%zu},",
+                     (unsigned long long)t.ws.queued_events,
+                     (unsigned long long)t.ws.queued_batches, e->queue_capacity);
+    te_http_buf_addf(&b,
+                     "\"ingest\":{\"accepted\":%llu,\"rejected\":%llu,\"dropped\":%llu,"
+                     "\"duplicates\":%llu,\"failed\":%llu,\"rate_per_s\":",
+                     (unsigned long long)e->accepted, (unsigned long long)t.rejected,
+                     (unsigned long long)t.dropped, (unsigned long long)e->duplicates,
+                     (unsigned long long)e->failed);
+    te_api_json_num(&b, floor(te_engine_rate(e) * 10.0 + 0.5) / 10.0);
+    te_http_buf_adds(&b, "},\"db\":{\"path\":");
+    te_http_buf_add_json_str(&b, db, strlen(db));
+    te_http_buf_addf(&b, ",\"bytes\":%lld,\"wal_bytes\":%lld},",
+                     (long long)file_bytes(db, ""), (long long)file_bytes(db, "-wal"));
+    te_http_buf_adds(&b, "\"scripts\":{\"errors\":0},\"listeners\":{");
+    listener_json(&b, "http", e->http ? e->http_addr : NULL, true);
+    listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
+    listener_json(&b, "udp", e->udp ? te_udp_listener_address(e->udp) : NULL, false);
+    listener_json(&b, "unix", e->unix_l ? te_stream_listener_address(e->unix_l) : NULL, false);
+    te_http_buf_addf(&b,
+                     "},\"connections\":{\"http\":%zu,\"tcp\":%llu,\"unix\":%llu,"
+                     "\"paused\":%llu}}\n",
+                     e->http ? te_http_server_connections(e->http) : 0,
+                     (unsigned long long)t.tcp.connections,
+                     (unsigned long long)t.unix_s.connections,
+                     (unsigned long long)(t.tcp.paused + t.unix_s.paused));
+    respond_buf(req, &b, NULL);
+}
+
+static void metric_head(te_http_buf_t *b, const char *name, const char *type, const char *help)
+{
+    te_http_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void te_api_metrics(te_engine_t *e, te_http_req_t *req)
+{
+    totals_t t;
+    te_http_buf_t b = {0};
+    static const char *const listeners[] = {"http", "tcp", "unix", "udp"};
+
+    gather(e, &t);
+    uint64_t rejected[4] = {e->http_rejected, t.tcp.rejected, t.unix_s.rejected, t.udp.rejected};
+
+    metric_head(&b, "te_events_accepted_total", "counter",
+                "Events committed to storage (stored plus idempotent duplicates).");
+    te_http_buf_addf(&b, "te_events_accepted_total %llu\n", (unsigned long long)e->accepted);
+    metric_head(&b, "te_events_rejected_total", "counter",
+                "Events rejected as invalid, by listener.");
+    for (int i = 0; i < 4; i++)
+        te_http_buf_addf(&b, "te_events_rejected_total{listener=\"%s\"} %llu\n", listeners[i],
+                         (unsigned long long)rejected[i]);
+    metric_head(&b, "te_events_dropped_total", "counter",
+                "Valid events dropped because the queue was full (UDP only: the others push "
+                "back).");
+    te_http_buf_addf(&b, "te_events_dropped_total{listener=\"udp\"} %llu\n",
+                     (unsigned long long)t.udp.dropped);
+    metric_head(&b, "te_events_duplicate_total", "counter",
+                "Events accepted as re-sends of a stored (source, id).");
+    te_http_buf_addf(&b, "te_events_duplicate_total %llu\n", (unsigned long long)e->duplicates);
+    metric_head(&b, "te_events_failed_total", "counter",
+                "Events in batches whose commit failed (not stored, answered 500).");
+    te_http_buf_addf(&b, "te_events_failed_total %llu\n", (unsigned long long)e->failed);
+    metric_head(&b, "te_queue_events", "gauge", "Events waiting in the ingest queue.");
+    te_http_buf_addf(&b, "te_queue_events %llu\n", (unsigned long long)t.ws.queued_events);
+    metric_head(&b, "te_queue_capacity_events", "gauge", "Bound of the ingest queue.");
+    te_http_buf_addf(&b, "te_queue_capacity_events %zu\n", e->queue_capacity);
+
+    metric_head(&b, "te_commit_duration_seconds", "histogram",
+                "Duration of storage transactions (group commits).");
+    uint64_t cum = 0;
+    for (int i = 0; i < 12; i++) {
+        cum += t.ws.commit_hist[i];
+        if (i == 11)
+            te_http_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                             (unsigned long long)cum);
+        else
+            te_http_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                             te_writer_buckets[i], (unsigned long long)cum);
+    }
+    te_http_buf_adds(&b, "te_commit_duration_seconds_sum ");
+    te_api_json_num(&b, (double)t.ws.commit_ns_total / 1e9);
+    te_http_buf_addf(&b, "\nte_commit_duration_seconds_count %llu\n",
+                     (unsigned long long)(t.ws.commits + t.ws.commit_failures));
+    metric_head(&b, "te_commits_total", "counter", "Storage transactions committed.");
+    te_http_buf_addf(&b, "te_commits_total %llu\n", (unsigned long long)t.ws.commits);
+    metric_head(&b, "te_commit_failures_total", "counter", "Storage transactions that failed.");
+    te_http_buf_addf(&b, "te_commit_failures_total %llu\n",
+                     (unsigned long long)t.ws.commit_failures);
+
+    metric_head(&b, "te_http_requests_total", "counter", "HTTP requests answered, by status code.");
+    if (e->http) {
+        for (int code = 100; code < 600; code++) {
+            uint64_t n = te_http_server_count(e->http, code);
+            if (n)
+                te_http_buf_addf(&b, "te_http_requests_total{code=\"%d\"} %llu\n", code,
+                                 (unsigned long long)n);
+        }
+    }
+    metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
+    te_http_buf_addf(&b, "te_uptime_seconds %.3f\n", uptime_s(e));
+    respond_buf(req, &b, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const char dashboard_html[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<title>telemetry-engine</title>\n<style>"
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse}td{padding:.3em 1em;border-bottom:1px solid #ddd}"
+    "td:first-child{color:#666}#err{color:#b00}</style></head>\n<body>"
+    "<h1>telemetry-engine</h1><p id=\"err\"></p><table id=\"t\"></table>"
+    "<p><a href=\"/v1/status\">/v1/status</a> &middot; <a href=\"/metrics\">/metrics</a>"
+    " &middot; <a href=\"/v1/events?limit=20\">latest events</a></p>\n<script>\n"
+    "function row(k,v){return '<tr><td>'+k+'</td><td>'+v+'</td></tr>'}\n"
+    "async function tick(){try{const s=await (await fetch('/v1/status')).json();"
+    "document.getElementById('err').textContent='';"
+    "document.getElementById('t').innerHTML=row('status',s.status)+row('uptime',s.uptime_s+' s')"
+    "+row('accepted',s.ingest.accepted)+row('rejected',s.ingest.rejected)"
+    "+row('dropped',s.ingest.dropped)+row('rate',s.ingest.rate_per_s.toFixed(1)+' events/s')"
+    "+row('queue',s.queue.events+' / '+s.queue.capacity)"
+    "+row('database',s.db.path+' ('+(s.db.bytes/1048576).toFixed(1)+' MiB, wal '"
+    "+(s.db.wal_bytes/1048576).toFixed(1)+' MiB)')}"
+    "catch(e){document.getElementById('err').textContent='engine unreachable: '+e}}\n"
+    "tick();setInterval(tick,2000);\n</script></body></html>\n";
+
+void te_api_dashboard(te_engine_t *e, te_http_req_t *req)
+{
+    (void)e;
+    te_http_respond(req, 200, "text/html; charset=utf-8", NULL, dashboard_html,
+                    sizeof(dashboard_html) - 1);
+}
