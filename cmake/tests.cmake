@@ -35,7 +35,8 @@ foreach(spec IN LISTS LUA_SPECS)
   if(NOT BUSTED)
     message(FATAL_ERROR "busted not found: run 'make deps' (installs lua-busted)")
   endif()
-  add_test(NAME lua/${name} COMMAND ${BUSTED} --lua=lua5.4 ${spec}
+  add_test(NAME lua/${name} COMMAND ${BUSTED} --lua=lua5.4 --cpath=${CMAKE_BINARY_DIR}/lua/?.so
+    --lpath=${CMAKE_SOURCE_DIR}/lua/lib/?.lua ${spec}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(lua/${name} PROPERTIES LABELS lua TIMEOUT 60
     ENVIRONMENT "TE_BIN=$<TARGET_FILE:telemetry-engine>;TE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
