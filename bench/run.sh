@@ -1,0 +1,131 @@
+#!/bin/sh
+# bench/run.sh BUILD_DIR - telemetry-engine benchmarks (called by `make bench`).
+#
+# Prints figures, asserts nothing. See docs/benchmarks.md for what each
+# figure means. Knobs (environment):
+#   TE_BENCH_HTTP_EVENTS  events posted in the HTTP throughput run (2000000)
+#   TE_BENCH_CLI_EVENTS   events bulk-loaded by `ingest` (1000000)
+#   TE_BENCH_LAT_RATE     offered load of the latency run, events/s (50000)
+#   TE_BENCH_LAT_SECONDS  length of the latency run (5)
+#   TE_BENCH_KEEP=1       keep the temp folder
+set -eu
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$BUILD/telemetry-engine
+HTTP_EVENTS=${TE_BENCH_HTTP_EVENTS:-2000000}
+CLI_EVENTS=${TE_BENCH_CLI_EVENTS:-1000000}
+LAT_RATE=${TE_BENCH_LAT_RATE:-50000}
+LAT_SECONDS=${TE_BENCH_LAT_SECONDS:-5}
+
+if [ ! -x "$BIN" ]; then
+    echo "bench: $BIN not found (build first: make build, or pass the build folder)" >&2
+    exit 2
+fi
+cmake --build "$BUILD" --target bench_http bench_ceiling >/dev/null
+command -v lua5.4 >/dev/null || { echo "bench: lua5.4 not found (make deps)" >&2; exit 2; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/te-bench-XXXXXX")
+SERVE_PID=
+cleanup() {
+    if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
+        kill -9 "$SERVE_PID" 2>/dev/null || true
+    fi
+    if [ "${TE_BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Peak RSS (VmHWM, KiB) of a live process.
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# Key from a "k=v k=v" line.
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+say "== generating $CLI_EVENTS realistic events (examples/gen.lua --seed 1)"
+GEN_T0=$(date +%s.%N)
+lua5.4 "$ROOT/examples/gen.lua" --count "$CLI_EVENTS" --seed 1 --rate 2000 > "$T/events.ndjson"
+GEN_T1=$(date +%s.%N)
+GEN_RATE=$(awk -v n="$CLI_EVENTS" -v a="$GEN_T0" -v b="$GEN_T1" 'BEGIN { printf "%.0f", n / (b - a) }')
+SIZE_MB=$(awk -v s="$(wc -c < "$T/events.ndjson")" 'BEGIN { printf "%.1f", s / 1048576 }')
+say "   $SIZE_MB MiB, gen.lua at $GEN_RATE lines/s"
+head -n 200000 "$T/events.ndjson" > "$T/http.ndjson"
+
+# ---------------------------------------------------------------- 1, 2, 4: HTTP
+say "== serve (HTTP only, fresh data dir)"
+mkdir "$T/serve"
+"$BIN" serve --data "$T/serve" --http 127.0.0.1:0 --tcp off --udp off --unix off \
+    > "$T/serve.out" 2> "$T/serve.log" &
+SERVE_PID=$!
+i=0
+until grep -q '^ready$' "$T/serve.out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 200 ] || ! kill -0 "$SERVE_PID" 2>/dev/null; then
+        say "bench: serve did not start"; cat "$T/serve.log" >&2; exit 1
+    fi
+    sleep 0.05
+done
+PORT=$(sed -n 's|^http listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$T/serve.out")
+say "   port $PORT"
+
+say "== 1. HTTP ingest: $HTTP_EVENTS events, 2 connections, batches of 1000, durable ack"
+OUT1=$("$BUILD/bench_http" --port "$PORT" --file "$T/http.ndjson" --conns 2 --batch 1000 \
+        --total "$HTTP_EVENTS")
+say "   $OUT1"
+HTTP_RATE=$(kv events_per_s "$OUT1")
+SERVE_RSS_KIB=$(hwm_kib "$SERVE_PID")
+
+say "== 2. ack latency at $LAT_RATE events/s offered (2 connections, 100 events per request)"
+OUT2=$("$BUILD/bench_http" --port "$PORT" --file "$T/http.ndjson" --conns 2 --batch 100 \
+        --rate "$LAT_RATE" --seconds "$LAT_SECONDS")
+say "   $OUT2"
+P50=$(kv p50_ms "$OUT2")
+P99=$(kv p99_ms "$OUT2")
+ACHIEVED=$(kv achieved_per_s "$OUT2")
+
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" || say "bench: serve exited with $?"
+SERVE_PID=
+
+# ---------------------------------------------------------------- 3: CLI ingest
+say "== 3. ingest CLI: $CLI_EVENTS events from a file into a fresh data dir"
+mkdir "$T/cli"
+CLI_T0=$(date +%s.%N)
+"$BIN" ingest --data "$T/cli" "$T/events.ndjson" > "$T/ingest.out" 2> "$T/ingest.err" &
+ING_PID=$!
+CLI_RSS_KIB=0
+while kill -0 "$ING_PID" 2>/dev/null; do
+    h=$(hwm_kib "$ING_PID")
+    [ -n "$h" ] && [ "$h" -gt "$CLI_RSS_KIB" ] && CLI_RSS_KIB=$h
+    sleep 0.05
+done
+wait "$ING_PID" || say "bench: ingest exited with $? ($(tail -n 2 "$T/ingest.err"))"
+CLI_T1=$(date +%s.%N)
+say "   $(cat "$T/ingest.out")"
+CLI_RATE=$(awk -v n="$CLI_EVENTS" -v a="$CLI_T0" -v b="$CLI_T1" 'BEGIN { printf "%.0f", n / (b - a) }')
+
+# ---------------------------------------------------------------- 5: ceiling
+say "== 5. raw ceiling: cJSON parse + SQLite insert (WAL, 10k-row transactions)"
+OUT5=$("$BUILD/bench_ceiling" --file "$T/events.ndjson" --db "$T/ceiling.db" --total "$CLI_EVENTS")
+say "   $OUT5"
+CEIL_RATE=$(kv events_per_s "$OUT5")
+
+# ---------------------------------------------------------------- table
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+NPROC=$(nproc 2>/dev/null || echo '?')
+echo
+echo "telemetry-engine benchmarks ($(uname -m), $NPROC cores, $(date -u +%Y-%m-%dT%H:%MZ))"
+printf '%-44s %14s %14s %10s\n' "figure" "measured" "target" "x ceiling"
+printf '%-44s %14s %14s %10s\n' "1. HTTP ingest (events/s, durable ack)" "$HTTP_RATE" ">= 250000" \
+    "$(ratio "$HTTP_RATE" "$CEIL_RATE")"
+printf '%-44s %14s %14s %10s\n' "2. ack latency p50 at ${LAT_RATE}/s (ms)" "$P50" "" ""
+printf '%-44s %14s %14s %10s\n' "   ack latency p99 at ${LAT_RATE}/s (ms)" "$P99" "<= 5" ""
+printf '%-44s %14s %14s %10s\n' "   achieved rate in that run (events/s)" "$ACHIEVED" "$LAT_RATE" ""
+printf '%-44s %14s %14s %10s\n' "3. ingest CLI bulk load (events/s)" "$CLI_RATE" ">= 300000" \
+    "$(ratio "$CLI_RATE" "$CEIL_RATE")"
+printf '%-44s %14s %14s %10s\n' "   ingest CLI peak RSS (MiB)" "$(mib "$CLI_RSS_KIB")" "<= 64" ""
+printf '%-44s %14s %14s %10s\n' "4. serve peak RSS during 1. (MiB)" "$(mib "$SERVE_RSS_KIB")" "<= 64" ""
+printf '%-44s %14s %14s %10s\n' "5. raw ceiling cJSON+SQLite (events/s)" "$CEIL_RATE" "" "1.00"
+printf '%-44s %14s\n' "   (gen.lua, lines/s)" "$GEN_RATE"
