@@ -184,6 +184,13 @@ static int write_txn(te_writer_t *w, te_batch_t *list, te_err_t *err)
             else
                 b->duplicates++;
         }
+        if (b->apply) {
+            rc = b->apply(w->st, b->apply_ud, err);
+            if (rc < 0) {
+                te_store_rollback(w->st);
+                return rc;
+            }
+        }
     }
     return te_store_commit(w->st, err);
 }

@@ -34,6 +34,11 @@ struct te_batch {
     size_t n, cap;
     te_batch_done_cb done;
     void *ud;
+    /* optional: more writes in the same transaction, after the events
+     * (alert state, history, outbox). Runs on the writer thread; a negative
+     * return fails the whole transaction like a failed insert. */
+    int (*apply)(struct te_store *st, void *apply_ud, te_err_t *err);
+    void *apply_ud;
     /* read-only, set by the writer before done */
     int rc;                /* 0 committed; < 0 failed (err says why) */
     te_err_t err;
