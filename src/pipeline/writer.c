@@ -38,7 +38,25 @@ struct te_writer {
     size_t queued_events, queued_batches;
     bool closing;
     te_writer_stats_t stats;    /* guarded by lock */
+    /* checkpointer: its own connection, so WAL checkpoints (and their
+     * fsyncs) never run inside a commit that a client waits on */
+    te_store_t *ckpt_st;
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_cv;     /* guarded by lock */
+    bool ckpt_wanted, ckpt_running;
+    int wal_frames;             /* writer thread only: frames after the last commit */
+    pthread_mutex_t ckpt_lock;  /* held by whoever checkpoints (one at a time) */
 };
+
+/* WAL frames (pages) past which a checkpoint is asked for: SQLite's own
+ * autocheckpoint default. */
+#define CKPT_FRAMES 1000
+/* A checkpoint that runs while commits go on never catches up with the
+ * end of the WAL, and only a complete one lets the next transaction rewind
+ * it. Past this many frames the writer finishes the job itself, between
+ * transactions and after the done callbacks (copying only what the
+ * checkpointer has not): the WAL stays bounded (about 32 MiB). */
+#define CKPT_HIGH_FRAMES 8192
 
 /* ---------- batches ---------- */
 
@@ -272,8 +290,82 @@ static void *writer_main(void *arg)
                 te_batch_free(b);
             b = next;
         }
+        if (w->wal_frames >= CKPT_HIGH_FRAMES && w->ckpt_running) {
+            te_err_clear(&err);
+            pthread_mutex_lock(&w->ckpt_lock); /* waits out a running checkpoint */
+            if (te_store_checkpoint(w->st, &err) < 0)
+                te_log(TE_LOG_WARN, "writer", "checkpoint failed: %s", err.msg);
+            pthread_mutex_unlock(&w->ckpt_lock);
+            w->wal_frames = 0;
+        }
     }
     return NULL;
+}
+
+/* Writer thread, after each commit (sqlite3_wal_hook). */
+static void on_wal(void *ud, int frames)
+{
+    te_writer_t *w = ud;
+    w->wal_frames = frames;
+    if (frames < CKPT_FRAMES)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->ckpt_wanted = true;
+    pthread_cond_signal(&w->ckpt_cv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *ckpt_main(void *arg)
+{
+    te_writer_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->ckpt_wanted && !w->closing)
+            pthread_cond_wait(&w->ckpt_cv, &w->lock);
+        if (w->closing)
+            break;
+        w->ckpt_wanted = false;
+        pthread_mutex_unlock(&w->lock);
+        te_err_t err;
+        pthread_mutex_lock(&w->ckpt_lock);
+        if (te_store_checkpoint(w->ckpt_st, &err) < 0)
+            te_log(TE_LOG_WARN, "writer", "checkpoint failed: %s", err.msg);
+        pthread_mutex_unlock(&w->ckpt_lock);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Starts the checkpointer. On any failure SQLite's autocheckpoint stays on
+ * (correct, only slower at the tail), so this cannot fail the writer. */
+static void ckpt_start(te_writer_t *w)
+{
+    te_store_opts_t o = {.path = te_store_path(w->st)};
+    te_err_t err;
+    if (te_store_open(&o, &w->ckpt_st, &err) < 0) {
+        te_log(TE_LOG_WARN, "writer", "no checkpoint thread (%s); SQLite checkpoints inline",
+               err.msg);
+        return;
+    }
+    if (pthread_mutex_init(&w->ckpt_lock, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&w->ckpt_cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->ckpt_lock);
+        goto fail;
+    }
+    if (pthread_create(&w->ckpt_thread, NULL, ckpt_main, w) != 0) {
+        pthread_cond_destroy(&w->ckpt_cv);
+        pthread_mutex_destroy(&w->ckpt_lock);
+        goto fail;
+    }
+    w->ckpt_running = true;
+    if (te_store_wal_notify(w->st, on_wal, w, &err) < 0)
+        te_log(TE_LOG_WARN, "writer", "%s", err.msg);
+    return;
+fail:
+    te_store_close(w->ckpt_st);
+    w->ckpt_st = NULL;
 }
 
 int te_writer_start(struct te_store *st, const te_writer_opts_t *opts, te_writer_t **out,
@@ -304,6 +396,9 @@ int te_writer_start(struct te_store *st, const te_writer_opts_t *opts, te_writer
         return te_err_set(err, TE_ENOMEM, "writer: cannot start the writer thread: %s",
                           strerror(prc));
     }
+    /* No batch can reach the writer thread before *out is set, so the WAL
+     * hook is installed on its connection without a race. */
+    ckpt_start(w);
     *out = w;
     return 0;
 }
@@ -314,10 +409,18 @@ void te_writer_stop(te_writer_t *w)
         return;
     pthread_mutex_lock(&w->lock);
     w->closing = true;
+    if (w->ckpt_running)
+        pthread_cond_signal(&w->ckpt_cv);
     pthread_cond_broadcast(&w->work);
     pthread_cond_broadcast(&w->room);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+    if (w->ckpt_running) {
+        pthread_join(w->ckpt_thread, NULL);
+        pthread_cond_destroy(&w->ckpt_cv);
+        pthread_mutex_destroy(&w->ckpt_lock);
+    }
+    te_store_close(w->ckpt_st);
     te_store_close(w->st);
     pthread_cond_destroy(&w->room);
     pthread_cond_destroy(&w->work);

@@ -155,4 +155,18 @@ int te_store_backup(te_store_t *st, const char *dest_path,
 /* Path of the database file. */
 const char *te_store_path(const te_store_t *st);
 
+/* --- WAL checkpoints off the commit path --- */
+
+/* Turns SQLite's automatic checkpoint off on this (write) connection and
+ * calls on_wal(ud, frames) after every commit with the number of frames in
+ * the WAL, so that another thread can checkpoint without stalling commits
+ * (te_store_checkpoint on its own connection). Cannot fail on an open
+ * read-write store. */
+int te_store_wal_notify(te_store_t *st, void (*on_wal)(void *ud, int frames), void *ud,
+                        te_err_t *err);
+
+/* Runs a PASSIVE checkpoint (never blocks writers or readers; copies what
+ * it can). Returns 0 or TE_ESQLITE. */
+int te_store_checkpoint(te_store_t *st, te_err_t *err);
+
 #endif

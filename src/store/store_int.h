@@ -73,6 +73,8 @@ struct te_store {
     te_idstr_map_t names;       /* kind id -> name */
     te_idstr_map_t tagsof;      /* series id -> tags_json */
     sqlite3_stmt *st_kind_name, *st_series_tags;
+    void (*wal_fn)(void *ud, int frames); /* te_store_wal_notify */
+    void *wal_ud;
 };
 
 /* Entries above this are dropped (the map is emptied) to bound memory. */

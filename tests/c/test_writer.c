@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -338,6 +339,86 @@ static void writer_lock_held_elsewhere_fails_batch_then_recovers(void **state)
     assert_int_equal(stored_in(f), 3);
 }
 
+static int apply_note(te_store_t *st, void *ud, te_err_t *err)
+{
+    const char *sql = ud;
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        te_err_set(err, TE_ESQLITE, "apply: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return TE_ESQLITE;
+    }
+    return 0;
+}
+
+static int64_t notes_in(fx_t *f)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM notes", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static void writer_apply_commits_with_events_or_not_at_all(void **state)
+{
+    fx_t *f = *state;
+    te_store_t *st = open_rw(f);
+    assert_int_equal(sqlite3_exec(st->db, "CREATE TABLE notes(x)", NULL, NULL, NULL), SQLITE_OK);
+    te_writer_t *w = NULL;
+    assert_int_equal(te_writer_start(st, NULL, &w, NULL), 0);
+    te_batch_t *b = batch(f, 0, 3, false, 0);
+    b->apply = apply_note;
+    b->apply_ud = (void *)"INSERT INTO notes VALUES (1)";
+    assert_int_equal(te_writer_submit(w, b), 0);
+    te_batch_t *empty = te_batch_new(0); /* no events: only the apply */
+    empty->apply = apply_note;
+    empty->apply_ud = (void *)"INSERT INTO notes VALUES (2)";
+    empty->done = on_done;
+    empty->ud = f;
+    assert_int_equal(te_writer_submit(w, empty), 0);
+    wait_done(f, 2);
+    assert_int_equal(f->failed, 0);
+    /* a failing apply fails its transaction: the events are not stored */
+    b = batch(f, 100, 4, false, 0);
+    b->apply = apply_note;
+    b->apply_ud = (void *)"INSERT INTO no_such_table VALUES (1)";
+    assert_int_equal(te_writer_submit(w, b), 0);
+    wait_done(f, 3);
+    assert_int_equal(f->failed, 1);
+    if (!strstr(f->last_err, "no such table"))
+        fail_msg("error: %s", f->last_err);
+    te_writer_stop(w);
+    assert_int_equal(stored_in(f), 3);
+    assert_int_equal(notes_in(f), 2);
+}
+
+static void writer_checkpoints_keep_the_wal_bounded(void **state)
+{
+    fx_t *f = *state;
+    te_writer_t *w = NULL;
+    assert_int_equal(te_writer_start(open_rw(f), NULL, &w, NULL), 0);
+    /* ~80 MiB of bodies through many commits: without checkpoints (autocheckpoint
+     * is off on the writer's connection) the WAL would hold all of it */
+    for (int i = 0; i < 80; i++) {
+        assert_int_equal(te_writer_submit_wait(w, batch(f, i * 250, 250, false, 4000)), 0);
+        wait_done(f, i + 1);
+    }
+    char wal[160];
+    snprintf(wal, sizeof(wal), "%s-wal", f->db);
+    struct stat sb;
+    assert_int_equal(stat(wal, &sb), 0);
+    te_writer_stop(w);
+    assert_int_equal(stored_in(f), 20000);
+    if (sb.st_size > 48 * 1024 * 1024)
+        fail_msg("WAL is %lld bytes", (long long)sb.st_size);
+}
+
 static void batch_new_take_free(void **state)
 {
     (void)state;
@@ -363,6 +444,8 @@ int main(void)
         T(writer_stop_drains_everything),
         T(writer_disk_full_fails_whole_transaction),
         T(writer_lock_held_elsewhere_fails_batch_then_recovers),
+        T(writer_apply_commits_with_events_or_not_at_all),
+        T(writer_checkpoints_keep_the_wal_bounded),
         cmocka_unit_test(batch_new_take_free),
 #undef T
     };
