@@ -27,8 +27,8 @@
 #include "../store/store.h"
 #include "cli.h"
 
-#define BATCH_EVENTS 10000
-#define QUEUE_EVENTS (4 * BATCH_EVENTS)
+#define BATCH_EVENTS 5000
+#define QUEUE_EVENTS (3 * BATCH_EVENTS)
 #define READ_BYTES (1024 * 1024)
 #define MAX_PRINTED_ERRORS 100
 
@@ -323,7 +323,7 @@ int te_cli_ingest(int argc, char **argv)
         goto out;
     }
     mutex_ready = true;
-    /* four batches in flight keep the writer busy; more would only cost memory */
+    /* three batches in flight keep the writer busy; more would only cost memory */
     te_writer_opts_t wo = {.max_queued_events = cfg->queue_events < QUEUE_EVENTS
                                                     ? cfg->queue_events
                                                     : QUEUE_EVENTS};
