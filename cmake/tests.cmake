@@ -29,6 +29,10 @@ foreach(src IN LISTS IT_TESTS)
 endforeach()
 
 find_program(BUSTED busted)
+if(CMAKE_BUILD_TYPE STREQUAL "Asan")
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+    OUTPUT_VARIABLE ASAN_RT OUTPUT_STRIP_TRAILING_WHITESPACE)
+endif()
 file(GLOB LUA_SPECS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/lua/*_spec.lua)
 foreach(spec IN LISTS LUA_SPECS)
   get_filename_component(name ${spec} NAME_WE)
@@ -40,6 +44,10 @@ foreach(spec IN LISTS LUA_SPECS)
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(lua/${name} PROPERTIES LABELS lua TIMEOUT 60
     ENVIRONMENT "TE_BIN=$<TARGET_FILE:telemetry-engine>;TE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  if(CMAKE_BUILD_TYPE STREQUAL "Asan")  # te.so is instrumented, lua5.4 is not
+    set_property(TEST lua/${name} APPEND PROPERTY ENVIRONMENT
+      LD_PRELOAD=${ASAN_RT} ASAN_OPTIONS=detect_leaks=0)
+  endif()
 endforeach()
 
 # libFuzzer targets run for a bounded time when clang is present.

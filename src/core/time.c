@@ -245,7 +245,7 @@ static int parse_rfc3339(const char *s, size_t len, bool date_only_ok, int64_t *
 {
     char ex[80];
     size_t i = 0;
-    unsigned y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+    unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
     int64_t frac_ns = 0;
     int sign = 0;
     const char *what = "expected YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM)";

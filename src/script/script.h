@@ -69,4 +69,16 @@ void te_script_free(te_script_t *s);
  * TE_SCRIPT_DISABLED with the message in s->error. */
 int te_script_pcall(te_script_t *s, int nargs, int nres);
 
+/* The clock te.now() reads: now_ns(arg), ns since the Unix epoch (the
+ * engine clock, virtual under `rules test`). */
+typedef struct te_script_clock {
+    int64_t (*now_ns)(void *arg);
+    void *arg;
+} te_script_clock_t;
+
+/* Makes te.now() in s read clock, which the caller owns and keeps alive
+ * while s lives; NULL restores the wall clock. Returns 0, or TE_ENOMEM
+ * (then nothing changes). Appended for issue #3 (vm). */
+int te_script_set_clock(te_script_t *s, const te_script_clock_t *clock);
+
 #endif
