@@ -35,7 +35,7 @@
 #include <stddef.h>
 
 /* Schema version this build writes; user_version above it is refused. */
-#define TE_SQL_SCHEMA_VERSION 1
+#define TE_SQL_SCHEMA_VERSION 2
 
 static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     /* 0 -> 1: the spine */
@@ -67,6 +67,21 @@ static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     "CREATE INDEX events_kind_ts ON events(kind_id, ts_ns);"
     "CREATE UNIQUE INDEX events_idem ON events(ifnull(source, ''), eid) WHERE eid IS NOT NULL;"
     "INSERT INTO meta(key, value) VALUES('schema_created', strftime('%Y-%m-%dT%H:%M:%SZ','now'));",
+    /* 1 -> 2: alert instances (one row per episode) and their transitions */
+    "CREATE TABLE alerts("
+    "  id TEXT PRIMARY KEY NOT NULL, rule TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    "  state TEXT NOT NULL, severity TEXT NOT NULL, group_json TEXT NOT NULL,"
+    "  labels_json TEXT NOT NULL, notify_json TEXT NOT NULL, value REAL, summary TEXT,"
+    "  reason TEXT, active_at_ns INTEGER NOT NULL, starts_at_ns INTEGER NOT NULL,"
+    "  ends_at_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
+    "  last_notified_ns INTEGER NOT NULL, false_since_ns INTEGER NOT NULL);"
+    "CREATE INDEX alerts_active ON alerts(state, fingerprint);"
+    "CREATE TABLE alert_history("
+    "  seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, rule TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL, transition TEXT NOT NULL, state TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, value REAL, summary TEXT, reason TEXT,"
+    "  at_ns INTEGER NOT NULL);"
+    "CREATE INDEX alert_history_alert ON alert_history(alert_id, seq);",
 };
 
 /* --- db.c --- */

@@ -140,16 +140,38 @@ static void open_creates_schema_and_reopen_keeps_version(void **state)
     te_store_t *st = open_rw(f);
     te_store_stats_t s;
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
-    assert_int_equal(s.schema_version, 1);
+    assert_int_equal(s.schema_version, 2);
     assert_int_equal(s.events, 0);
     assert_string_equal(te_store_path(st), f->db);
+    assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history", NULL, NULL, NULL),
+                     SQLITE_OK);
     assert_true(put(st, "{\"kind\":\"a\",\"x\":1}"));
     te_store_close(st);
     st = open_rw(f); /* second open: no migration re-run, data kept */
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
-    assert_int_equal(s.schema_version, 1);
+    assert_int_equal(s.schema_version, 2);
     assert_int_equal(s.events, 1);
     assert_true(s.file_bytes > 0);
+    te_store_close(st);
+}
+
+static void open_migrates_v1_database_to_v2(void **state)
+{
+    fx_t *f = *state;
+    te_store_t *st = open_rw(f);
+    assert_true(put(st, "{\"kind\":\"a\",\"x\":1}"));
+    /* make it a v1 database, as the spine's first release left it */
+    assert_int_equal(sqlite3_exec(st->db, "DROP TABLE alerts; DROP TABLE alert_history;"
+                                          "PRAGMA user_version = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    te_store_close(st);
+    st = open_rw(f);
+    te_store_stats_t s;
+    assert_int_equal(te_store_stats(st, &s, NULL), 0);
+    assert_int_equal(s.schema_version, 2);
+    assert_int_equal(s.events, 1);
+    assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history", NULL, NULL, NULL),
+                     SQLITE_OK);
     te_store_close(st);
 }
 
@@ -166,7 +188,7 @@ static void open_newer_schema_is_refused(void **state)
     te_err_t err = {0};
     assert_int_equal(te_store_open(&o, &st, &err), TE_ESQLITE);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 99, newer than this build's 1"));
+    assert_non_null(strstr(err.msg, "schema version 99, newer than this build's 2"));
     o.readonly = true;
     assert_int_equal(te_store_open(&o, &st, &err), TE_ESQLITE);
     assert_non_null(strstr(err.msg, "newer"));
@@ -688,6 +710,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(open_creates_schema_and_reopen_keeps_version),
         T(open_durability_sets_wal_and_synchronous),
+        T(open_migrates_v1_database_to_v2),
         T(open_newer_schema_is_refused),
         T(open_ro_missing_or_empty_fails_clearly),
         T(insert_same_source_id_is_duplicate),

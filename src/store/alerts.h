@@ -1,0 +1,50 @@
+/*
+ * alerts.h - persistence of alert instances and their transitions (SPEC 7).
+ *
+ * THREAD: the thread owning the store (the writer thread in the engine).
+ *
+ * Tables (schema v2, the 1 -> 2 migration of store/sql.h):
+ *   alerts(id TEXT PRIMARY KEY, rule, fingerprint, state, severity,
+ *          group_json, labels_json, notify_json, value, summary, reason,
+ *          active_at_ns, starts_at_ns, ends_at_ns, updated_ns,
+ *          last_notified_ns, false_since_ns)
+ *     one row per episode (id), upserted at each transition;
+ *     index alerts_active (state, fingerprint) for the restart scan
+ *   alert_history(seq INTEGER PRIMARY KEY, alert_id, rule, fingerprint,
+ *          transition, state, severity, value, summary, reason, at_ns)
+ *     one row per transition, never updated
+ */
+#ifndef TE_STORE_ALERTS_H
+#define TE_STORE_ALERTS_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "rules/alert.h"
+#include "store/store.h"
+
+/* Checks that the alert tables are there (te_store_open migrates any
+ * database to schema v2, which creates them). Idempotent, any store.
+ * Returns 0 or TE_ESQLITE. */
+int te_store_alerts_init(te_store_t *st, te_err_t *err);
+
+/* Upserts a's row (by id) and, when t is not TE_ALERT_T_NONE, appends a
+ * history row at a->updated_ns; both or neither (a savepoint, so it works
+ * inside or outside the writer's transaction). An alert without an id is
+ * refused (TE_EINVAL). Returns 0, TE_EINVAL, TE_ENOMEM or TE_ESQLITE. */
+int te_store_alerts_save(te_store_t *st, const te_alert_t *a, te_alert_transition_t t,
+                         te_err_t *err);
+
+/* Called per loaded alert; a is borrowed for the call. Non-zero stops the
+ * scan and becomes the return value. */
+typedef int (*te_alert_load_cb)(void *ud, const te_alert_t *a);
+
+/* Calls cb for every pending or firing alert, oldest first (a restart
+ * re-attaches them with te_ruleset_restore). Returns 0, cb's code,
+ * TE_EPARSE (a corrupt row, naming its id), TE_ENOMEM or TE_ESQLITE. */
+int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, te_err_t *err);
+
+/* Number of history rows of alert id into *out. Returns 0 or TE_ESQLITE. */
+int te_store_alerts_history_count(te_store_t *st, const char *id, int64_t *out, te_err_t *err);
+
+#endif
