@@ -54,8 +54,8 @@ head -n 200000 "$T/events.ndjson" > "$T/http.ndjson"
 
 # ---------------------------------------------------------------- 1, 2, 4: HTTP
 say "== serve (HTTP only, fresh data dir)"
-mkdir "$T/serve"
-"$BIN" serve --data "$T/serve" --http 127.0.0.1:0 --tcp off --udp off --unix off \
+mkdir "$T/serve" "$T/no-scripts"
+"$BIN" serve --data "$T/serve" --scripts "$T/no-scripts" --http 127.0.0.1:0 --tcp off --udp off --unix off \
     > "$T/serve.out" 2> "$T/serve.log" &
 SERVE_PID=$!
 i=0

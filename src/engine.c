@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "engine_int.h"
+#include "engine_rules.h"
 #include "store/store.h"
 
 /* ---- batch completions ---- */
@@ -56,6 +57,7 @@ static void complete(te_engine_t *e, te_batch_t *b)
         e->failed += b->n;
         te_log(TE_LOG_ERROR, "engine", "commit of %zu events failed: %s", b->n, b->err.msg);
     }
+    te_engine_rules_batch(e, b); /* only committed events reach the rules */
     if (d && d->cb)
         d->cb(e, b, d->arg);
     else
@@ -123,6 +125,8 @@ static const route_t routes[] = {
     {"/v1/query", te_api_query_get, NULL, "GET"},
     {"/v1/health", te_api_health, NULL, "GET"},
     {"/v1/status", te_api_status, NULL, "GET"},
+    {"/v1/rules", te_api_rules_get, NULL, "GET"},
+    {"/v1/rules/reload", NULL, te_api_rules_reload, "POST"},
     {"/metrics", te_api_metrics, NULL, "GET"},
     {"/", te_api_dashboard, NULL, "GET"},
 };
@@ -181,6 +185,7 @@ static void shutdown_engine(te_engine_t *e)
     te_stream_listener_close(e->tcp);
     te_stream_listener_close(e->unix_l);
     te_udp_listener_close(e->udp);
+    te_engine_rules_close(e); /* before the drain: last alert transitions commit */
     if (e->writer) {
         te_writer_t *w = e->writer;
         /* count what completes from now on: queued batches plus what the
@@ -208,7 +213,8 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     te_engine_t *e = h->data;
     if (signum == SIGHUP) {
-        te_log(TE_LOG_INFO, "engine", "reload requested (scripts reload arrives with issue #3)");
+        te_log(TE_LOG_INFO, "engine", "SIGHUP: reloading scripts");
+        te_engine_rules_reload(e, NULL, NULL);
         return;
     }
     te_log(TE_LOG_INFO, "engine", "shutdown: %s received, draining",
@@ -308,6 +314,11 @@ static int start_writer(te_engine_t *e, te_err_t *err)
     int rc = te_store_open(&so, &st, err);
     if (rc < 0)
         return rc;
+    rc = te_engine_rules_open(e, st, err);
+    if (rc < 0) {
+        te_store_close(st);
+        return rc;
+    }
     te_writer_opts_t wo = {.max_queued_events = e->cfg->queue_events, .max_txn_events = 0};
     rc = te_writer_start(st, &wo, &e->writer, err);
     if (rc < 0) {
@@ -351,6 +362,8 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     if (rc == 0)
         rc = start_writer(e, err);
     if (rc == 0)
+        rc = te_engine_rules_start(e, err);
+    if (rc == 0)
         rc = start_listeners(e, err);
     if (rc == 0) {
         te_log(TE_LOG_INFO, "engine", "serving %s (queue %zu events, body limit %zu bytes)",
@@ -369,6 +382,7 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     te_stream_listener_free(e->tcp);
     te_stream_listener_free(e->unix_l);
     te_udp_listener_free(e->udp);
+    te_engine_rules_free(e);
     pthread_mutex_destroy(&e->done_lock);
     free(e);
     return rc;

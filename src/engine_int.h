@@ -64,6 +64,7 @@ struct te_engine {
     uint64_t duplicates;
     uint64_t failed;                /* events in batches whose commit failed */
     uint64_t http_rejected;
+    struct te_engine_rules *rules;  /* engine_rules.c: ruleset, scripts, tick timer */
     uint64_t rate_samples[TE_ENGINE_RATE_SAMPLES];
     int64_t rate_times[TE_ENGINE_RATE_SAMPLES];
     size_t rate_pos, rate_count;

@@ -72,4 +72,22 @@ void te_api_csv_cell(te_http_buf_t *b, const char *s, size_t len);
  * null when not finite. */
 void te_api_json_num(te_http_buf_t *b, double v);
 
+/* ---- issue #3: rules (api/routes_rules.c) ---- */
+
+struct te_reload_file;
+struct te_ruleset;
+
+/* GET /v1/rules: {"scripts":[{"file","status","error","loaded_at",
+ * "version","rules":[{"name","type","status","error","last_eval","evals",
+ * "cpu_ns",...}]}]} (SPEC 5). */
+void te_api_rules_get(struct te_engine *e, te_http_req_t *req);
+
+/* POST /v1/rules/reload: reloads every script, then answers like GET. */
+void te_api_rules_reload(struct te_engine *e, te_http_req_t *req);
+
+/* Appends the /v1/rules object for files[0..n) and their live rules in rs
+ * (the CLI's `rules list --format json` prints the same). */
+void te_api_rules_json(te_http_buf_t *b, const struct te_reload_file *files, size_t n,
+                       const struct te_ruleset *rs);
+
 #endif

@@ -157,6 +157,8 @@ int te_cli_events(int argc, char **argv);
 int te_cli_query(int argc, char **argv);
 int te_cli_db(int argc, char **argv);
 int te_cli_version(int argc, char **argv);
+int te_cli_rules(int argc, char **argv);      /* rules.c: list, check; test -> below */
+int te_cli_rules_test(int argc, char **argv); /* rules_test.c: the words after "test" */
 
 /* Prints the help text of a command (its usage) to f. */
 void te_cli_help_serve(FILE *f);
@@ -165,5 +167,11 @@ void te_cli_help_events(FILE *f);
 void te_cli_help_query(FILE *f);
 void te_cli_help_db(FILE *f);
 void te_cli_help_version(FILE *f);
+void te_cli_help_rules(FILE *f);
+
+/* Help of `rules test` (rules_test.c). te_cli_rules_test (declared above)
+ * prints "N passed, M failed" last and returns 0 when every test passed, 1
+ * when one failed (or a file could not be loaded), 2 on a usage error. */
+void te_cli_help_rules_test(FILE *f);
 
 #endif

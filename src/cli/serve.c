@@ -18,13 +18,14 @@ static const te_cli_opt_t serve_opts[] = {
     {"tcp", 0, TE_CLI_VALUE},
     {"udp", 0, TE_CLI_VALUE},
     {"unix", 0, TE_CLI_VALUE},
+    {"scripts", 0, TE_CLI_VALUE},
 };
 
 void te_cli_help_serve(FILE *f)
 {
     fprintf(f,
             "usage: %s serve [--config FILE] [--data DIR] [--http ADDR] [--tcp ADDR]\n"
-            "                        [--udp ADDR] [--unix PATH]\n\n"
+            "                        [--udp ADDR] [--unix PATH] [--scripts DIR]\n\n"
             "Runs the engine: opens (or creates) DIR/telemetry.db, starts the writer and the\n"
             "listeners, prints their addresses, and runs until SIGTERM or SIGINT (Ctrl-C),\n"
             "when it stops accepting, commits everything queued and exits 0.\n\n"
@@ -35,6 +36,8 @@ void te_cli_help_serve(FILE *f)
             "  --tcp ADDR     NDJSON over TCP (default 127.0.0.1:4381)\n"
             "  --udp ADDR     one JSON event per datagram (default 127.0.0.1:4382)\n"
             "  --unix PATH    NDJSON over a Unix socket (default DIR/telemetry.sock)\n"
+            "  --scripts DIR  Lua scripts: rules in DIR/rules, libraries in DIR/lib (default\n"
+            "                 ./lua, or scripts.dir of the file); reloaded when they change\n"
             "  An ADDR or PATH of \"off\" disables that listener. Flags override the file.\n\n"
             "example:\n"
             "  %s serve --data ./data --udp off\n",
@@ -85,6 +88,11 @@ int te_cli_serve(int argc, char **argv)
     }
     const char *u = te_cli_get(&a, "unix");
     if (u && te_config_set(&cfg->listen_unix, strcmp(u, "off") == 0 ? "" : u) < 0) {
+        rc = te_cli_fail("serve", "out of memory");
+        goto out;
+    }
+    const char *sd = te_cli_get(&a, "scripts");
+    if (sd && te_config_set(&cfg->scripts_dir, sd) < 0) {
         rc = te_cli_fail("serve", "out of memory");
         goto out;
     }

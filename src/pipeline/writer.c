@@ -99,6 +99,7 @@ void te_batch_free(te_batch_t *b)
     for (size_t i = 0; i < b->n; i++)
         te_event_free(b->events[i]);
     free(b->events);
+    free(b->dupmask);
     free(b);
 }
 
@@ -197,10 +198,15 @@ static int write_txn(te_writer_t *w, te_batch_t *list, te_err_t *err)
                 te_store_rollback(w->st);
                 return rc;
             }
-            if (stored)
+            if (stored) {
                 b->stored++;
-            else
+            } else {
                 b->duplicates++;
+                if (!b->dupmask)
+                    b->dupmask = calloc(b->n, 1);
+                if (b->dupmask) /* without it the event is only seen twice */
+                    b->dupmask[i] = 1;
+            }
         }
         if (b->apply) {
             rc = b->apply(w->st, b->apply_ud, err);
@@ -283,7 +289,15 @@ static void *writer_main(void *arg)
             if (rc < 0) {
                 b->err = err;
                 b->stored = b->duplicates = 0;
+            } else if (b->dupmask) {
+                for (size_t i = 0; i < b->n; i++)
+                    if (b->dupmask[i]) {
+                        te_event_free(b->events[i]);
+                        b->events[i] = NULL;
+                    }
             }
+            free(b->dupmask);
+            b->dupmask = NULL;
             if (b->done)
                 b->done(b);
             else

@@ -43,10 +43,13 @@ struct te_batch {
     int rc;                /* 0 committed; < 0 failed (err says why) */
     te_err_t err;
     size_t stored;         /* events newly stored */
-    size_t duplicates;     /* events accepted as idempotent re-sends */
+    size_t duplicates;     /* events accepted as idempotent re-sends; after a
+                            * commit their events[i] are NULL (freed by the
+                            * writer), so consumers see each event once */
     int64_t submit_ns, commit_ns; /* monotonic */
     /* private */
     te_batch_t *next;
+    unsigned char *dupmask; /* per event, set while the transaction runs */
 };
 
 /* Allocates an empty batch with room for cap events. NULL on ENOMEM. */

@@ -115,3 +115,25 @@ const char *te_severity_name(te_severity_t s)
         return "unknown";
     return severity_names[s];
 }
+
+static int cmp_agg(const void *a, const void *b)
+{
+    return strcmp(((const te_rule_agg_t *)a)->name, ((const te_rule_agg_t *)b)->name);
+}
+
+static int cmp_where(const void *a, const void *b)
+{
+    return strcmp(((const te_where_t *)a)->key, ((const te_where_t *)b)->key);
+}
+
+void te_rule_def_normalise(te_rule_def_t *def)
+{
+    if (def->naggs > 1)
+        qsort(def->aggs, def->naggs, sizeof(*def->aggs), cmp_agg);
+    if (def->nwhere > 1)
+        qsort(def->where, def->nwhere, sizeof(*def->where), cmp_where);
+    for (size_t k = 0; k < def->naggs; k++)
+        if (def->aggs[k].nfilter > 1)
+            qsort(def->aggs[k].filter, def->aggs[k].nfilter, sizeof(*def->aggs[k].filter),
+                  cmp_where);
+}

@@ -74,6 +74,13 @@ typedef struct te_rule_def {
  * NULL is a no-op. */
 void te_rule_def_free(te_rule_def_t *def);
 
+/* Puts def's aggs (by name), where matchers and agg filters (by key) in a
+ * canonical order. Bindings collect them with lua_next, whose order
+ * depends on each lua_State's hash seed; hot reload compares defs by
+ * position, so an unchanged rule must come out the same every load.
+ * Cannot fail. */
+void te_rule_def_normalise(te_rule_def_t *def);
+
 /* True when the event's tags satisfy every matcher (C-side, no Lua). */
 struct te_event;
 bool te_where_match(const te_where_t *where, size_t n, const struct te_event *ev);

@@ -587,6 +587,7 @@ static int finish(lua_State *L, const char *fn)
 {
     def_box *b = lua_touserdata(L, 2);
     te_script_t *s = te_lua_script(L);
+    te_rule_def_normalise(b->def);
     if (s) {
         te_rule_def_t **defs = realloc(s->defs, (s->ndefs + 1) * sizeof(*defs));
         if (!defs)

@@ -419,6 +419,41 @@ static void writer_checkpoints_keep_the_wal_bounded(void **state)
         fail_msg("WAL is %lld bytes", (long long)sb.st_size);
 }
 
+static size_t null_slots;
+
+static void on_done_count_null(te_batch_t *b)
+{
+    fx_t *f = b->ud;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->events[i])
+            null_slots++;
+    pthread_mutex_unlock(&f->lock);
+    on_done(b);
+}
+
+static void writer_duplicates_leave_null_slots(void **state)
+{
+    fx_t *f = *state;
+    te_writer_t *w = NULL;
+    assert_int_equal(te_writer_start(open_rw(f), NULL, &w, NULL), 0);
+    null_slots = 0;
+    te_batch_t *b = batch(f, 0, 3, false, 0);
+    b->done = on_done_count_null;
+    assert_int_equal(te_writer_submit(w, b), 0);
+    wait_done(f, 1);
+    assert_int_equal(null_slots, 0);
+    b = batch(f, 1, 4, false, 0); /* e1, e2 again, e3, e4 new */
+    b->done = on_done_count_null;
+    assert_int_equal(te_writer_submit(w, b), 0);
+    wait_done(f, 2);
+    assert_int_equal(null_slots, 2);
+    assert_int_equal(f->dups, 2);
+    assert_int_equal(f->stored, 5);
+    te_writer_stop(w);
+    assert_int_equal(stored_in(f), 5);
+}
+
 static void batch_new_take_free(void **state)
 {
     (void)state;
@@ -445,6 +480,7 @@ int main(void)
         T(writer_disk_full_fails_whole_transaction),
         T(writer_lock_held_elsewhere_fails_batch_then_recovers),
         T(writer_apply_commits_with_events_or_not_at_all),
+        T(writer_duplicates_leave_null_slots),
         T(writer_checkpoints_keep_the_wal_bounded),
         cmocka_unit_test(batch_new_take_free),
 #undef T
