@@ -4,7 +4,7 @@
  *
  * THREAD: loop. No clock reads for logic: every function takes now_ns, so
  * the engine's clock or a test's virtual clock drives it the same way
- * (CPU time per rule is measured with CLOCK_THREAD_CPUTIME_ID, for status
+ * (time per rule, cpu_ns, is measured with CLOCK_MONOTONIC, for status
  * only).
  *
  * The one idea: events never touch Lua on the rule path. te_ruleset_feed
