@@ -111,6 +111,11 @@ OUT5=$("$BUILD/bench_ceiling" --file "$T/events.ndjson" --db "$T/ceiling.db" --t
 say "   $OUT5"
 CEIL_RATE=$(kv events_per_s "$OUT5")
 
+# ---------------------------------------------------------------- 6: rules
+say "== 6. rules: HTTP ingest with the shipped and with 100 rules, reload latency under load"
+OUT6=$(sh "$ROOT/bench/rules.sh" "$BUILD" "$T/http.ndjson" "$T")
+R6() { printf '%s\n' "$OUT6" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
 # ---------------------------------------------------------------- table
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -128,4 +133,11 @@ printf '%-44s %14s %14s %10s\n' "3. ingest CLI bulk load (events/s)" "$CLI_RATE"
 printf '%-44s %14s %14s %10s\n' "   ingest CLI peak RSS (MiB)" "$(mib "$CLI_RSS_KIB")" "<= 64" ""
 printf '%-44s %14s %14s %10s\n' "4. serve peak RSS during 1. (MiB)" "$(mib "$SERVE_RSS_KIB")" "<= 64" ""
 printf '%-44s %14s %14s %10s\n' "5. raw ceiling cJSON+SQLite (events/s)" "$CEIL_RATE" "" "1.00"
+printf '%-44s %14s %14s %10s\n' "6. HTTP ingest, $(R6 rules_shipped) shipped rules (events/s)" \
+    "$(R6 http_shipped)" "" "$(ratio "$(R6 http_shipped)" "$HTTP_RATE") x 1."
+printf '%-44s %14s %14s %10s\n' "   HTTP ingest, 100 rules (events/s)" "$(R6 http_100)" "" \
+    "$(ratio "$(R6 http_100)" "$HTTP_RATE") x 1."
+printf '%-44s %14s %14s %10s\n' "   reload latency p50 under load (ms)" "$(R6 reload_p50_ms)" "" ""
+printf '%-44s %14s %14s %10s\n' "   reload latency max of 20 (ms)" "$(R6 reload_p99_ms)" "<= 200" ""
+printf '%-44s %14s %14s %10s\n' "   events lost across 20 reloads" "$(R6 reload_lost)" "0" ""
 printf '%-44s %14s\n' "   (gen.lua, lines/s)" "$GEN_RATE"

@@ -640,7 +640,7 @@ int te_reload_start(uv_loop_t *loop, te_ruleset_t *rs, const te_reload_opts_t *o
         r->limits = *opts->limits;
     r->watch = opts ? opts->watch : false;
     r->no_fs_events = opts ? opts->no_fs_events : false;
-    r->debounce_ms = opts && opts->debounce_ms > 0 ? opts->debounce_ms : 100;
+    r->debounce_ms = opts && opts->debounce_ms > 0 ? opts->debounce_ms : 30;
     r->poll_ms = opts && opts->poll_ms ? opts->poll_ms : 500;
     r->on_change = opts ? opts->on_change : NULL;
     r->ud = opts ? opts->ud : NULL;

@@ -13,7 +13,7 @@
  * alerts). A file that fails keeps its previous version running and shows
  * status "error" with "file:line: message" until it loads again.
  *
- * Triggers: uv_fs_event on DIR/rules and DIR/lib (debounced 100 ms), a
+ * Triggers: uv_fs_event on DIR/rules and DIR/lib (debounced 30 ms), a
  * 500 ms periodic stat of the same folders (fs events are lost on some
  * file systems and editors that replace folders), and te_reload_request
  * (SIGHUP, POST /v1/rules/reload), which reloads every file. A change in
@@ -49,7 +49,7 @@ typedef struct te_reload_opts {
     const char *scripts_dir;          /* "lua": rules in DIR/rules, libs in DIR/lib */
     const te_script_limits_t *limits; /* NULL: script.h defaults */
     bool watch;                       /* false: load once, reload only on request */
-    int debounce_ms;                  /* 0: 100 */
+    int debounce_ms;                  /* 0: 30 */
     int poll_ms;                      /* 0: 500; < 0: no periodic stat */
     bool no_fs_events;                /* periodic stat only (tests; odd file systems) */
     /* Called on the loop after every reload that changed the ruleset (and
