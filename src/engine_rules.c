@@ -341,7 +341,11 @@ int te_engine_rules_start(te_engine_t *e, te_err_t *err)
     uv_unref((uv_handle_t *)&R->timer);
     R->timer_on = true;
 
+    te_script_limits_t limits = {.mem_bytes = e->cfg->script_mem_bytes,
+                                 .max_steps = (uint64_t)e->cfg->script_max_steps,
+                                 .max_call_ns = e->cfg->script_call_ns};
     te_reload_opts_t opts = {.scripts_dir = e->cfg->scripts_dir,
+                             .limits = &limits,
                              .watch = true,
                              .on_change = on_scripts_change,
                              .ud = R};
@@ -426,4 +430,39 @@ void te_engine_rules_free(te_engine_t *e)
     free(R->restore);
     free(R);
     e->rules = NULL;
+}
+
+void te_engine_rules_counts(const te_engine_t *e, te_engine_rules_counts_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct te_engine_rules *R = e->rules;
+    if (!R || !R->rs || !R->scripts)
+        return;
+    size_t n = 0;
+    const te_reload_file_t *files = te_reload_files(R->scripts, &n);
+    out->files = n;
+    for (size_t i = 0; i < n; i++) {
+        if (files[i].failed)
+            out->file_errors++;
+        if (files[i].live && files[i].live->status == TE_SCRIPT_DISABLED)
+            out->disabled++;
+    }
+    te_rule_status_t st[64];
+    size_t total = te_ruleset_status(R->rs, NULL, st, 64);
+    out->rules = total;
+    if (total > 64) { /* rare: count errors over every rule */
+        te_rule_status_t *all = malloc(total * sizeof(*all));
+        if (all) {
+            te_ruleset_status(R->rs, NULL, all, total);
+            for (size_t i = 0; i < total; i++)
+                out->rule_errors += all[i].errors;
+            free(all);
+        }
+    } else {
+        for (size_t i = 0; i < total; i++)
+            out->rule_errors += st[i].errors;
+    }
+    out->groups_dropped = te_ruleset_groups_dropped(R->rs);
+    out->reloads = te_reload_count(R->scripts);
+    out->load_failures = te_reload_failures(R->scripts);
 }

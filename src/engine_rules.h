@@ -51,6 +51,20 @@ struct te_reload *te_engine_rules_scripts(const struct te_engine *e);
  * last alert transitions commit in the drain). Idempotent. */
 void te_engine_rules_close(struct te_engine *e);
 
+/* Counters of the rules side for /v1/status and /metrics. */
+typedef struct te_engine_rules_counts {
+    size_t files;             /* script files known */
+    size_t file_errors;       /* files whose last load failed */
+    size_t disabled;          /* live scripts disabled (budget or memory cap) */
+    size_t rules;             /* live rules and hooks */
+    uint64_t rule_errors;     /* run-time errors of rules and hooks, total */
+    uint64_t groups_dropped;  /* events not counted: group limits reached */
+    uint64_t reloads, load_failures;
+} te_engine_rules_counts_t;
+
+/* Fills out (all zero when rules are not running). Cannot fail. */
+void te_engine_rules_counts(const struct te_engine *e, te_engine_rules_counts_t *out);
+
 /* Frees everything, after the loop ran its close callbacks. NULL-safe. */
 void te_engine_rules_free(struct te_engine *e);
 

@@ -14,6 +14,7 @@
 
 #include "../core/time.h"
 #include "../engine_int.h"
+#include "../engine_rules.h"
 #include "api.h"
 
 static int64_t file_bytes(const char *path, const char *suffix)
@@ -100,7 +101,15 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
     te_http_buf_add_json_str(&b, db, strlen(db));
     te_http_buf_addf(&b, ",\"bytes\":%lld,\"wal_bytes\":%lld},",
                      (long long)file_bytes(db, ""), (long long)file_bytes(db, "-wal"));
-    te_http_buf_adds(&b, "\"scripts\":{\"errors\":0},\"listeners\":{");
+    te_engine_rules_counts_t rc;
+    te_engine_rules_counts(e, &rc);
+    te_http_buf_addf(&b,
+                     "\"scripts\":{\"files\":%zu,\"errors\":%zu,\"disabled\":%zu,"
+                     "\"rules\":%zu,\"rule_errors\":%llu,\"groups_dropped\":%llu,"
+                     "\"reloads\":%llu},\"listeners\":{",
+                     rc.files, rc.file_errors, rc.disabled, rc.rules,
+                     (unsigned long long)rc.rule_errors, (unsigned long long)rc.groups_dropped,
+                     (unsigned long long)rc.reloads);
     listener_json(&b, "http", e->http ? e->http_addr : NULL, true);
     listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
     listener_json(&b, "udp", e->udp ? te_udp_listener_address(e->udp) : NULL, false);
@@ -184,6 +193,26 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
                                  (unsigned long long)n);
         }
     }
+    te_engine_rules_counts_t rc;
+    te_engine_rules_counts(e, &rc);
+    metric_head(&b, "te_script_files", "gauge", "Rule script files known.");
+    te_http_buf_addf(&b, "te_script_files %zu\n", rc.files);
+    metric_head(&b, "te_script_load_errors", "gauge",
+                "Script files whose last load failed (the previous version runs).");
+    te_http_buf_addf(&b, "te_script_load_errors %zu\n", rc.file_errors);
+    metric_head(&b, "te_scripts_disabled", "gauge",
+                "Scripts disabled for blowing their instruction, time or memory budget.");
+    te_http_buf_addf(&b, "te_scripts_disabled %zu\n", rc.disabled);
+    metric_head(&b, "te_rules", "gauge", "Live rules and hooks.");
+    te_http_buf_addf(&b, "te_rules %zu\n", rc.rules);
+    metric_head(&b, "te_rule_errors_total", "counter", "Run-time errors of rules and hooks.");
+    te_http_buf_addf(&b, "te_rule_errors_total %llu\n", (unsigned long long)rc.rule_errors);
+    metric_head(&b, "te_rule_groups_dropped_total", "counter",
+                "Events not counted in a rule because its group limit was reached.");
+    te_http_buf_addf(&b, "te_rule_groups_dropped_total %llu\n",
+                     (unsigned long long)rc.groups_dropped);
+    metric_head(&b, "te_script_reloads_total", "counter", "Script reloads applied.");
+    te_http_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
     metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
     te_http_buf_addf(&b, "te_uptime_seconds %.3f\n", uptime_s(e));
     respond_buf(req, &b, "text/plain; version=0.0.4; charset=utf-8");

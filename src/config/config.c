@@ -301,6 +301,17 @@ static int l_scripts(lua_State *L)
     const char *s = opt_string(L, 1, "dir");
     if (s)
         take_or_raise(L, &c->cfg->scripts_dir, resolve(c->dir, s));
+    lua_getfield(L, 1, "memory");
+    if (!lua_isnil(L, -1))
+        te_cfg_parse_size(L, -1, &c->cfg->script_mem_bytes);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "instructions");
+    if (!lua_isnil(L, -1))
+        c->cfg->script_max_steps = (int64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    s = opt_string(L, 1, "call_timeout");
+    if (s && te_duration_parse(s, &c->cfg->script_call_ns, NULL) < 0)
+        te_cfg_raise(L, "scripts.call_timeout: bad duration \"%s\"", s); /* checked above */
     return 0;
 }
 

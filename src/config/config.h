@@ -44,6 +44,9 @@ typedef struct te_config {
     char *listen_udp;      /* "127.0.0.1:4382"; "" disables */
     char *listen_unix;     /* data_dir/telemetry.sock; "" disables */
     char *scripts_dir;     /* "lua" */
+    size_t script_mem_bytes;  /* scripts.memory: cap per script; 0 = 64 MiB */
+    int64_t script_max_steps; /* scripts.instructions: per call; 0 = 10,000,000 */
+    int64_t script_call_ns;   /* scripts.call_timeout: wall time per call; 0 = 1 s */
     size_t max_body_bytes; /* HTTP body limit, default 16 MiB (listen.max_body) */
     size_t queue_events;   /* pipeline bound, default 65536 (storage.queue_events) */
     char *log_level;       /* "info" */

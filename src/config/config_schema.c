@@ -56,7 +56,9 @@ const te_cfg_key_t te_cfg_listen_keys[] = {
     STR("http"), STR("tcp"), STR("udp"), STR("unix"), SIZE("max_body"), END,
 };
 
-const te_cfg_key_t te_cfg_scripts_keys[] = {STR("dir"), END};
+const te_cfg_key_t te_cfg_scripts_keys[] = {
+    STR("dir"), SIZE("memory"), INT("instructions", 1000, INT64_C(1000000000000)),
+    DUR("call_timeout"), END};
 
 const te_cfg_key_t te_cfg_log_keys[] = {
     ENUM("level", level_choices, "\"debug\", \"info\", \"warn\", \"error\" or \"off\""),

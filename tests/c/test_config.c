@@ -230,6 +230,25 @@ static void config_bad_duration_names_key_path(void **state)
     te_config_free(cfg);
 }
 
+static void config_scripts_limits(void **state)
+{
+    (void)state;
+    te_config_t *cfg = load_ok("scripts { dir = \"rules-here\", memory = \"8MiB\", "
+                               "instructions = 50000, call_timeout = \"250ms\" }\n");
+    assert_int_equal(cfg->script_mem_bytes, 8 * 1024 * 1024);
+    assert_int_equal(cfg->script_max_steps, 50000);
+    assert_int_equal(cfg->script_call_ns, 250 * 1000000LL);
+    assert_non_null(strstr(cfg->scripts_dir, "rules-here"));
+    te_config_free(cfg);
+    cfg = load_ok("\n");
+    assert_int_equal(cfg->script_mem_bytes, 0); /* 0: the sandbox's defaults */
+    assert_int_equal(cfg->script_max_steps, 0);
+    te_config_free(cfg);
+    expect_error("scripts { call_timeout = \"soon\" }\n",
+                 "telemetry.lua:1: scripts.call_timeout: bad duration \"soon\" (use 30s, 5m, 2h, "
+                 "7d, 1w)");
+}
+
 static void config_wrong_types_are_named(void **state)
 {
     (void)state;
@@ -450,6 +469,7 @@ int main(void)
         T(config_unknown_key_suggests_nearest),
         T(config_bad_enum_names_choices),
         T(config_bad_duration_names_key_path),
+        T(config_scripts_limits),
         T(config_wrong_types_are_named),
         T(config_queue_events_limits),
         T(config_listen_addresses_sizes_and_off),

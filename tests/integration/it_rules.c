@@ -185,6 +185,21 @@ static const char RULE_V1[] = "local te = require \"te\"\n"
 
 /* ---- tests ---- */
 
+/* GET path and the integer at key (a "a.b" path into the JSON answer). */
+static long json_int_at(const te_it_srv_t *srv, const char *path, const char *obj, const char *key)
+{
+    te_it_resp_t resp;
+    assert_int_equal(te_it_http(srv, "GET", path, NULL, 0, NULL, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    cJSON *j = cJSON_Parse(resp.body);
+    te_it_resp_free(&resp);
+    assert_non_null(j);
+    const cJSON *o = cJSON_GetObjectItem(j, obj);
+    long v = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(o, key));
+    cJSON_Delete(j);
+    return v;
+}
+
 static void rule_files_reload_within_1s_while_events_flow(void **state)
 {
     (void)state;
@@ -230,6 +245,7 @@ static void rule_files_reload_within_1s_while_events_flow(void **state)
     fprintf(stderr, "broken: %s\n", err);
     assert_non_null(strstr(err, "vol.lua:"));
     assert_string_equal(str_of(e, "version"), v2);
+    assert_int_equal(json_int_at(&srv, "/v1/status", "scripts", "errors"), 1);
     const cJSON *r = rule_of(e, "bg-volume");
     assert_non_null(r);
     long evals = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(r, "evals")) + 2;
@@ -341,6 +357,7 @@ static void runaway_condition_is_disabled_engine_keeps_answering(void **state)
     assert_non_null(strstr(str_of(r, "error"), "budget"));
     assert_string_equal(str_of(e, "status"), "disabled");
     cJSON_Delete(e);
+    assert_int_equal(json_int_at(&srv, "/v1/status", "scripts", "disabled"), 1);
 
     /* the engine answers at once and goes on ingesting */
     int64_t t0 = te_it_now_ms();
