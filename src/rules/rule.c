@@ -30,6 +30,7 @@ static void free_where(te_where_t *w, size_t n)
         free(w[i].values);
         free(w[i].pattern);
         pcre2_code_free((pcre2_code *)w[i].re); /* NULL-safe */
+        pcre2_match_data_free((pcre2_match_data *)w[i].md);
     }
     free(w);
 }
@@ -65,9 +66,12 @@ void te_rule_def_free(te_rule_def_t *def)
 static bool regex_search(const te_where_t *w, const char *value)
 {
     pcre2_code *re = (pcre2_code *)w->re;
-    /* one small match block per call: te_where_t has no slot for a cached
-     * one and matching must not share state between threads */
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    /* the def's own match block (a def is used by one thread): no
+     * allocation per event on the ingest path */
+    pcre2_match_data *md = w->md;
+    if (md)
+        return pcre2_match(re, (PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+    md = pcre2_match_data_create(1, NULL);
     if (!md)
         return false;
     int rc = pcre2_match(re, (PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);

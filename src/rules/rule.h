@@ -24,6 +24,7 @@ typedef struct te_where {
     size_t nvalues;
     char *pattern;      /* regex source, NULL when values */
     void *re;           /* pcre2_code *, owned */
+    void *md;           /* pcre2_match_data * for re, owned (the def's thread only) */
 } te_where_t;
 
 typedef enum {

@@ -174,7 +174,8 @@ int te_bind_where_build(lua_State *L, int idx, te_where_t **out, size_t *n)
             e->pattern = dup(lua_tostring(L, -1));
             lua_pop(L, 1);
             e->re = m->re ? pcre2_code_copy(m->re) : NULL;
-            if (!e->pattern || !e->re)
+            e->md = e->re ? pcre2_match_data_create_from_pattern(e->re, NULL) : NULL;
+            if (!e->pattern || !e->re || !e->md)
                 rc = -1;
         }
         if (rc < 0) {
