@@ -127,6 +127,7 @@ static const route_t routes[] = {
     {"/v1/status", te_api_status, NULL, "GET"},
     {"/v1/rules", te_api_rules_get, NULL, "GET"},
     {"/v1/rules/reload", NULL, te_api_rules_reload, "POST"},
+    {"/v1/alerts", te_api_alerts_get, NULL, "GET"},
     {"/metrics", te_api_metrics, NULL, "GET"},
     {"/", te_api_dashboard, NULL, "GET"},
 };

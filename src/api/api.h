@@ -82,6 +82,10 @@ struct te_ruleset;
  * "cpu_ns",...}]}]} (SPEC 5). */
 void te_api_rules_get(struct te_engine *e, te_http_req_t *req);
 
+/* GET /v1/alerts: ?state=pending|firing|resolved, ?limit=N (<= 1000) ->
+ * {"alerts":[...]} most recently changed first (routes_alerts.c). */
+void te_api_alerts_get(struct te_engine *e, te_http_req_t *req);
+
 /* POST /v1/rules/reload: reloads every script, then answers like GET. */
 void te_api_rules_reload(struct te_engine *e, te_http_req_t *req);
 

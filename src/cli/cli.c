@@ -376,6 +376,7 @@ static const command_t commands[] = {
     {"events", te_cli_events, te_cli_help_events, "list stored events, newest first"},
     {"query", te_cli_query, te_cli_help_query, "aggregate events by tags and time"},
     {"rules", te_cli_rules, te_cli_help_rules, "rule scripts: list, check, test"},
+    {"alerts", te_cli_alerts, te_cli_help_alerts, "alerts stored by the rules: list"},
     {"db", te_cli_db, te_cli_help_db, "database tools: stats, check, backup, restore, vacuum"},
     {"version", te_cli_version, te_cli_help_version, "print the version and library versions"},
 };

@@ -492,38 +492,67 @@ static cJSON *kv_object(char *const *keys, char *const *values, size_t n)
     return o;
 }
 
-char *te_alert_to_json(const te_alert_t *a, const char *status)
+/* The alert object of the SPEC 7 payload; NULL on ENOMEM. */
+static cJSON *alert_object(const te_alert_t *a)
 {
-    char *out = NULL;
-    cJSON *root = cJSON_CreateObject(), *al = NULL, *g = NULL, *l = NULL;
-    if (!root || !cJSON_AddNumberToObject(root, "version", 1) ||
-        !cJSON_AddStringToObject(root, "status", status ? status : te_alert_state_name(a->state)))
-        goto done;
-    al = cJSON_AddObjectToObject(root, "alert");
+    cJSON *al = cJSON_CreateObject(), *g, *l;
     if (!al || !cJSON_AddStringToObject(al, "id", a->id) ||
         !cJSON_AddStringToObject(al, "rule", a->rule ? a->rule : "") ||
         !cJSON_AddStringToObject(al, "fingerprint", a->fingerprint) ||
         !cJSON_AddStringToObject(al, "severity", te_severity_name(a->severity)))
-        goto done;
+        goto fail;
     g = kv_object(a->group_keys, a->group_values, a->ngroup);
     if (!g)
-        goto done;
+        goto fail;
     cJSON_AddItemToObject(al, "group", g);
     l = kv_object(a->label_keys, a->label_values, a->nlabels);
     if (!l)
-        goto done;
+        goto fail;
     cJSON_AddItemToObject(al, "labels", l);
     if (!(a->has_value && isfinite(a->value) ? cJSON_AddNumberToObject(al, "value", a->value)
                                               : cJSON_AddNullToObject(al, "value")))
-        goto done;
+        goto fail;
     if (!(a->summary ? cJSON_AddStringToObject(al, "summary", a->summary)
                      : cJSON_AddNullToObject(al, "summary")))
-        goto done;
+        goto fail;
     if (!add_time(al, "starts_at", a->starts_at_ns, false) ||
         !add_time(al, "ends_at", a->ends_at_ns, true))
+        goto fail;
+    return al;
+fail:
+    cJSON_Delete(al);
+    return NULL;
+}
+
+char *te_alert_to_json(const te_alert_t *a, const char *status)
+{
+    char *out = NULL;
+    cJSON *root = cJSON_CreateObject(), *al;
+    if (!root || !cJSON_AddNumberToObject(root, "version", 1) ||
+        !cJSON_AddStringToObject(root, "status", status ? status : te_alert_state_name(a->state)))
         goto done;
+    al = alert_object(a);
+    if (!al)
+        goto done;
+    cJSON_AddItemToObject(root, "alert", al);
     out = cJSON_PrintUnformatted(root);
 done:
     cJSON_Delete(root);
     return out;
+}
+
+struct cJSON *te_alert_to_cjson(const te_alert_t *a)
+{
+    cJSON *al = alert_object(a);
+    if (!al)
+        return NULL;
+    if (!cJSON_AddStringToObject(al, "state", te_alert_state_name(a->state)) ||
+        !(a->reason ? cJSON_AddStringToObject(al, "reason", a->reason)
+                    : cJSON_AddNullToObject(al, "reason")) ||
+        !add_time(al, "active_at", a->active_at_ns, true) ||
+        !add_time(al, "updated_at", a->updated_ns, true)) {
+        cJSON_Delete(al);
+        return NULL;
+    }
+    return al;
 }

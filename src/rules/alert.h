@@ -143,6 +143,11 @@ int te_alert_state_parse(const char *s, te_alert_state_t *out);
 /* "pending" | "firing" | "repeat" | "resolved" | "cleared" | "none". */
 const char *te_alert_transition_name(te_alert_transition_t t);
 
+/* The alert as listed by GET /v1/alerts and `alerts list`: the "alert"
+ * object of te_alert_to_json plus "state", "reason", "active_at" and
+ * "updated_at". Caller owns the result (cJSON_Delete); NULL on ENOMEM. */
+struct cJSON *te_alert_to_cjson(const te_alert_t *a);
+
 /* The SPEC section 7 webhook payload of a, compact, keys in this order:
  * {"version":1,"status":STATUS,"alert":{"id","rule","fingerprint","severity",
  * "group":{...},"labels":{...},"value":N|null,"summary":S|null,

@@ -36,11 +36,13 @@
     "INSERT INTO alert_history(alert_id, rule, fingerprint, transition, state, severity," \
     " value, summary, reason, at_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 
-#define SQL_ACTIVE                                                                        \
+#define SQL_COLUMNS                                                                       \
     "SELECT id, rule, fingerprint, state, severity, group_json, labels_json,"             \
     " notify_json, value, summary, reason, active_at_ns, starts_at_ns, ends_at_ns,"       \
-    " updated_ns, last_notified_ns, false_since_ns FROM alerts"                           \
-    " WHERE state IN ('pending', 'firing') ORDER BY active_at_ns, id"
+    " updated_ns, last_notified_ns, false_since_ns FROM alerts"
+#define SQL_ACTIVE SQL_COLUMNS " WHERE state IN ('pending', 'firing') ORDER BY active_at_ns, id"
+/* newest change first; ?1 NULL: every state */
+#define SQL_LIST SQL_COLUMNS " WHERE ?1 IS NULL OR state = ?1 ORDER BY updated_ns DESC, id LIMIT ?2"
 
 int te_store_alerts_init(te_store_t *st, te_err_t *err)
 {
@@ -288,12 +290,11 @@ static int row_to_alert(sqlite3_stmt *q, te_alert_t *a, te_err_t *err)
     return 0;
 }
 
-int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, te_err_t *err)
+/* Steps q (prepared and bound), handing each row to cb as an alert. */
+static int each_alert(te_store_t *st, sqlite3_stmt *q, te_alert_load_cb cb, void *ud,
+                      te_err_t *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(st->db, SQL_ACTIVE, -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return te_store_sqlerr(st, rc, err, "load alerts");
+    int rc;
     for (;;) {
         int s = sqlite3_step(q);
         if (s == SQLITE_DONE) {
@@ -317,6 +318,28 @@ int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, t
     return rc;
 }
 
+int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, te_err_t *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, SQL_ACTIVE, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return te_store_sqlerr(st, rc, err, "load alerts");
+    return each_alert(st, q, cb, ud, err);
+}
+
+int te_store_alerts_list(te_store_t *st, const char *state, size_t limit, te_alert_load_cb cb,
+                         void *ud, te_err_t *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(st->db, SQL_LIST, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return te_store_sqlerr(st, rc, err, "list alerts");
+    if (state)
+        sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, limit ? (sqlite3_int64)limit : -1);
+    return each_alert(st, q, cb, ud, err);
+}
+
 int te_store_alerts_history_count(te_store_t *st, const char *id, int64_t *out, te_err_t *err)
 {
     sqlite3_stmt *q = NULL;
@@ -333,5 +356,49 @@ int te_store_alerts_history_count(te_store_t *st, const char *id, int64_t *out, 
     }
     *out = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
+    return 0;
+}
+
+int te_store_alerts_state_check(const char *state, te_err_t *err)
+{
+    static const char *const ok[] = {"pending", "firing", "resolved"};
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(state, ok[i]) == 0)
+            return 0;
+    if (strcmp(state, "acked") == 0 || strcmp(state, "silenced") == 0)
+        return te_err_set(err, TE_EINVAL,
+                          "state \"%s\": acks and silences are not available yet (they come "
+                          "with notifications); use pending, firing or resolved",
+                          state);
+    return te_err_set(err, TE_EINVAL, "state must be pending, firing or resolved, got \"%s\"",
+                      state);
+}
+
+static int collect_json(void *ud, const te_alert_t *a)
+{
+    cJSON *o = te_alert_to_cjson(a);
+    if (!o)
+        return TE_ENOMEM;
+    cJSON_AddItemToArray(ud, o);
+    return 0;
+}
+
+int te_store_alerts_list_json(te_store_t *st, const char *state, size_t limit, cJSON **out,
+                        te_err_t *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "alerts") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        return te_err_set(err, TE_ENOMEM, "out of memory");
+    }
+    int rc = te_store_alerts_list(st, state, limit, collect_json, arr, err);
+    if (rc < 0) {
+        if (rc == TE_ENOMEM)
+            te_err_set(err, TE_ENOMEM, "out of memory");
+        cJSON_Delete(root);
+        return rc;
+    }
+    *out = root;
     return 0;
 }

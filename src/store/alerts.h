@@ -44,6 +44,25 @@ typedef int (*te_alert_load_cb)(void *ud, const te_alert_t *a);
  * TE_EPARSE (a corrupt row, naming its id), TE_ENOMEM or TE_ESQLITE. */
 int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, te_err_t *err);
 
+/* Calls cb for the alert episodes in state ("pending", "firing",
+ * "resolved"; NULL: all), the most recently changed first, at most limit
+ * (0: no limit). Works on read-only stores. A non-zero cb return stops
+ * and is returned. */
+int te_store_alerts_list(te_store_t *st, const char *state, size_t limit, te_alert_load_cb cb,
+                         void *ud, te_err_t *err);
+
+/* Checks a state filter of GET /v1/alerts and `alerts list`: 0 for
+ * pending, firing, resolved; TE_EINVAL with a message otherwise (acked and
+ * silenced are named as not available yet). */
+int te_store_alerts_state_check(const char *state, te_err_t *err);
+
+/* {"alerts":[te_alert_to_cjson objects...]} for te_store_alerts_list's
+ * arguments. On success the caller owns *out (cJSON_Delete). Returns 0,
+ * TE_ENOMEM, TE_EPARSE or TE_ESQLITE. */
+struct cJSON;
+int te_store_alerts_list_json(te_store_t *st, const char *state, size_t limit,
+                              struct cJSON **out, te_err_t *err);
+
 /* Number of history rows of alert id into *out. Returns 0 or TE_ESQLITE. */
 int te_store_alerts_history_count(te_store_t *st, const char *id, int64_t *out, te_err_t *err);
 

@@ -503,6 +503,27 @@ static void firing_alert_is_notified_and_survives_kill9(void **state)
     assert_string_equal(st, "firing");
     assert_int_equal(history_count(&srv, id, "firing"), 1);
 
+    /* listed over HTTP and by the CLI (a read-only store while serving) */
+    assert_int_equal(te_it_http(&srv, "GET", "/v1/alerts?state=firing", NULL, 0, NULL, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    cJSON *list = cJSON_Parse(resp.body);
+    te_it_resp_free(&resp);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(list, "alerts"), 0);
+    assert_non_null(first);
+    assert_string_equal(str_of(first, "id"), id);
+    assert_string_equal(str_of(first, "state"), "firing");
+    assert_string_equal(str_of(first, "rule"), "llm-errors");
+    cJSON_Delete(list);
+    assert_int_equal(te_it_http(&srv, "GET", "/v1/alerts?state=acked", NULL, 0, NULL, &resp), 0);
+    assert_int_equal(resp.status, 400);
+    te_it_resp_free(&resp);
+    char *out = NULL;
+    const char *cli[] = {"alerts", "list", "--data", srv.data, "--state", "firing", "--format",
+                         "json", NULL};
+    assert_int_equal(te_it_run_cli(cli, NULL, 0, &out, NULL), 0);
+    assert_non_null(strstr(out, id));
+    free(out);
+
     te_it_kill9(&srv);
     assert_int_equal(restart(&srv), 0);
     /* the window is empty after the restart: keep_firing holds it firing;

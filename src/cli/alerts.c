@@ -1,0 +1,161 @@
+/*
+ * alerts.c - `telemetry-engine alerts list`: alert episodes from the
+ * database (the rules of a running or stopped engine stored them).
+ *
+ * THREAD: main. Reads through a read-only store, so it works while serve
+ * runs. `--format json` prints the object GET /v1/alerts answers.
+ * ack, silence, unsilence, test, trigger and watch come with the
+ * notification system (issue #4) and are refused with that message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../config/config.h"
+#include "../core/time.h"
+#include "../rules/alert.h"
+#include "../store/alerts.h"
+#include "../store/store.h"
+#include "cli.h"
+
+static const te_cli_opt_t alerts_opts[] = {
+    {"state", 0, TE_CLI_VALUE},
+    {"limit", 0, TE_CLI_VALUE},
+    {"format", 0, TE_CLI_VALUE},
+};
+
+void te_cli_help_alerts(FILE *f)
+{
+    fprintf(f,
+            "usage: %s alerts list [--data DIR] [--state pending|firing|resolved] [--limit N]\n"
+            "                        [--format table|json]\n\n"
+            "Lists alert episodes stored by the engine's rules, most recently changed first.\n"
+            "Works while serve runs.\n\n"
+            "options:\n"
+            "  --state S   only alerts in state S\n"
+            "  --limit N   at most N alerts (default 100)\n"
+            "  --format F  table (default) or json (the GET /v1/alerts object)\n"
+            "  --config FILE, --data DIR as for every command\n\n"
+            "example:\n"
+            "  %s alerts list --state firing\n",
+            TE_CLI_PROG, TE_CLI_PROG);
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+    return s ? s : "-";
+}
+
+static void print_table(const cJSON *arr)
+{
+    printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %s\n", "id", "state", "severity", "rule",
+           "starts_at", "group", "summary");
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr)
+    {
+        char group[256] = "";
+        size_t n = 0;
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, cJSON_GetObjectItem(o, "group"))
+        {
+            int k = snprintf(group + n, sizeof(group) - n, "%s%s=%s", n ? " " : "", kv->string,
+                             cJSON_GetStringValue(kv) ? cJSON_GetStringValue(kv) : "");
+            if (k < 0 || (size_t)k >= sizeof(group) - n)
+                break;
+            n += (size_t)k;
+        }
+        printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %s\n", str_at(o, "id"),
+               str_at(o, "state"), str_at(o, "severity"), str_at(o, "rule"),
+               str_at(o, "starts_at"), n ? group : "-", str_at(o, "summary"));
+    }
+}
+
+int te_cli_alerts(int argc, char **argv)
+{
+    te_cli_args_t a;
+    te_err_t err = {0};
+    te_config_t *cfg = NULL;
+    te_store_t *st = NULL;
+    cJSON *root = NULL;
+    te_cli_format_t format;
+    int64_t limit = 100;
+    int rc;
+
+    if (te_cli_parse(&a, alerts_opts, sizeof(alerts_opts) / sizeof(alerts_opts[0]), argc, argv,
+                     &err) < 0)
+        return te_cli_usage_error("alerts", "%s", err.msg);
+    if (a.help) {
+        te_cli_help_alerts(stdout);
+        rc = TE_CLI_OK;
+        goto out;
+    }
+    if (a.npos == 0) {
+        rc = te_cli_usage_error("alerts", "missing sub-command (list)");
+        goto out;
+    }
+    if (strcmp(a.pos[0], "list") != 0) {
+        static const char *const later[] = {"ack", "silence", "unsilence", "test", "trigger",
+                                            "watch"};
+        for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+            if (strcmp(a.pos[0], later[i]) == 0) {
+                rc = te_cli_fail("alerts", "'alerts %s' is not available yet: it comes with "
+                                           "notifications (only 'alerts list' works today)",
+                                 a.pos[0]);
+                goto out;
+            }
+        rc = te_cli_usage_error("alerts", "unknown sub-command \"%s\" (list)", a.pos[0]);
+        goto out;
+    }
+    if (a.npos > 1) {
+        rc = te_cli_usage_error("alerts", "unexpected argument \"%s\"", a.pos[1]);
+        goto out;
+    }
+    const char *state = te_cli_get(&a, "state");
+    if (state && te_store_alerts_state_check(state, &err) < 0) {
+        rc = te_cli_usage_error("alerts", "--%s", err.msg);
+        goto out;
+    }
+    const char *lim = te_cli_get(&a, "limit");
+    if ((lim && te_cli_parse_int("limit", lim, 1, 100000, &limit, &err) < 0) ||
+        te_cli_parse_format(te_cli_get(&a, "format"), &format, &err) < 0) {
+        rc = te_cli_usage_error("alerts", "%s", err.msg);
+        goto out;
+    }
+    if (format == TE_CLI_FMT_CSV) {
+        rc = te_cli_usage_error("alerts", "--format must be table or json");
+        goto out;
+    }
+    rc = te_cli_load_config("alerts", &a, &cfg);
+    if (rc != 0)
+        goto out;
+    rc = te_cli_open_store_ro("alerts", cfg, &st);
+    if (rc != 0)
+        goto out;
+    if (te_store_alerts_list_json(st, state, (size_t)limit, &root, &err) < 0) {
+        rc = te_cli_fail("alerts", "%s", err.msg);
+        goto out;
+    }
+    if (format == TE_CLI_FMT_JSON) {
+        char *text = cJSON_PrintUnformatted(root);
+        if (!text) {
+            rc = te_cli_fail("alerts", "out of memory");
+            goto out;
+        }
+        rc = te_cli_write(text, strlen(text)) < 0 || te_cli_write("\n", 1) < 0
+                 ? te_cli_fail("alerts", "cannot write the output")
+                 : TE_CLI_OK;
+        free(text);
+    } else {
+        print_table(cJSON_GetObjectItem(root, "alerts"));
+        rc = TE_CLI_OK;
+    }
+out:
+    cJSON_Delete(root);
+    te_store_close(st);
+    te_config_free(cfg);
+    te_cli_args_free(&a);
+    return rc;
+}
