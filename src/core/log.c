@@ -43,7 +43,8 @@ void te_log(te_log_level_t level, const char *module, const char *fmt, ...)
 
     if (level < min_level || level >= TE_LOG_OFF)
         return;
-    n = te_time_format_rfc3339(te_time_now_ns(), buf, 40);
+    int64_t now = te_time_now_ns();
+    n = te_time_format_rfc3339(now - now % TE_NS_PER_MS, buf, 40); /* millisecond stamps */
     k = snprintf(buf + n, sizeof(buf) - n, " %s %s: ", level_names[level], module);
     if (k > 0)
         n += (size_t)k;
