@@ -103,7 +103,7 @@ static int l_array(lua_State *L)
 static int l_now(lua_State *L)
 {
     int64_t ns;
-    lua_getfield(L, LUA_REGISTRYINDEX, TE_LUA_FAKE_NOW_KEY);
+    lua_getfield(L, LUA_REGISTRYINDEX, TE_LUA_VIRTUAL_NOW_KEY);
     if (lua_type(L, -1) == LUA_TNUMBER)
         return 1;
     lua_pop(L, 1);

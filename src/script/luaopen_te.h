@@ -27,7 +27,7 @@
 /* Registry key of the clock (light userdata -> te_script_clock_t). */
 #define TE_LUA_CLOCK_KEY "te.clock"
 /* Registry key of a fixed virtual time in seconds (standalone tests). */
-#define TE_LUA_FAKE_NOW_KEY "te.fake_now"
+#define TE_LUA_VIRTUAL_NOW_KEY "te.virtual_now"
 
 /* Pushes a new `te` table with every binding. May raise (memory) like any
  * Lua allocation; call it from protected code (luaL_requiref inside a

@@ -42,7 +42,7 @@ static int l_reset(lua_State *L)
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_DECLS_KEY);
     lua_pushnil(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_FAKE_NOW_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_VIRTUAL_NOW_KEY);
     return 0;
 }
 
@@ -51,7 +51,7 @@ static int l_set_now(lua_State *L)
     if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
         return te_lua_arg_type_error(L, 1, "te._set_now", "number");
     lua_settop(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_FAKE_NOW_KEY);
+    lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_VIRTUAL_NOW_KEY);
     return 0;
 }
 
