@@ -66,11 +66,11 @@ void te_api_filter_free(te_api_filter_t *f);
 int te_api_format_parse(const te_http_req_t *req, int *csv, te_err_t *err);
 
 /* Appends one RFC 4180 CSV cell (quoted when it holds , " CR or LF). */
-void te_api_csv_cell(te_http_buf_t *b, const char *s, size_t len);
+void te_api_csv_cell(te_buf_t *b, const char *s, size_t len);
 
 /* Appends a number as JSON: the shortest text that reads back the same;
  * null when not finite. */
-void te_api_json_num(te_http_buf_t *b, double v);
+void te_api_json_num(te_buf_t *b, double v);
 
 /* ---- issue #3: rules (api/routes_rules.c) ---- */
 
@@ -91,7 +91,7 @@ void te_api_rules_reload(struct te_engine *e, te_http_req_t *req);
 
 /* Appends the /v1/rules object for files[0..n) and their live rules in rs
  * (the CLI's `rules list --format json` prints the same). */
-void te_api_rules_json(te_http_buf_t *b, const struct te_reload_file *files, size_t n,
+void te_api_rules_json(te_buf_t *b, const struct te_reload_file *files, size_t n,
                        const struct te_ruleset *rs);
 
 #endif

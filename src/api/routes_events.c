@@ -35,7 +35,7 @@ typedef struct post_ctx {
     size_t index;           /* next element's index */
     size_t rejected;
     size_t nerrors;
-    te_http_buf_t errors;   /* {"index":..,"error":..},... */
+    te_buf_t errors;   /* {"index":..,"error":..},... */
     bool any_json;          /* some element was JSON (valid event or not) */
     bool first_not_json;    /* element 0 was not JSON at all */
     bool oom;
@@ -45,7 +45,7 @@ typedef struct post_ctx {
 static void post_ctx_free(post_ctx_t *ctx)
 {
     te_batch_free(ctx->batch);
-    te_http_buf_free(&ctx->errors);
+    te_buf_free(&ctx->errors);
     free(ctx);
 }
 
@@ -58,9 +58,9 @@ static void reject(post_ctx_t *ctx, size_t index, int code, const char *msg)
         snprintf(ctx->first_err, sizeof(ctx->first_err), "index %zu: %s", index, msg);
     if (ctx->nerrors >= TE_API_MAX_ERRORS)
         return;
-    te_http_buf_addf(&ctx->errors, "%s{\"index\":%zu,\"error\":", ctx->nerrors ? "," : "", index);
-    te_http_buf_add_json_str(&ctx->errors, msg, strlen(msg));
-    te_http_buf_add(&ctx->errors, "}", 1);
+    te_buf_addf(&ctx->errors, "%s{\"index\":%zu,\"error\":", ctx->nerrors ? "," : "", index);
+    te_buf_add_json_str(&ctx->errors, msg, strlen(msg));
+    te_buf_add(&ctx->errors, "}", 1);
     ctx->nerrors++;
 }
 
@@ -239,14 +239,14 @@ static int gunzip(const char *in, size_t len, size_t max, char **out, size_t *ou
 
 static void answer_counts(post_ctx_t *ctx, size_t accepted)
 {
-    te_http_buf_t b = {0};
-    te_http_buf_addf(&b, "{\"accepted\":%zu,\"rejected\":%zu,\"errors\":[", accepted,
+    te_buf_t b = {0};
+    te_buf_addf(&b, "{\"accepted\":%zu,\"rejected\":%zu,\"errors\":[", accepted,
                      ctx->rejected);
     if (ctx->errors.len)
-        te_http_buf_add(&b, ctx->errors.p, ctx->errors.len);
-    te_http_buf_adds(&b, "]}\n");
+        te_buf_add(&b, ctx->errors.p, ctx->errors.len);
+    te_buf_adds(&b, "]}\n");
     if (b.oom) {
-        te_http_buf_free(&b);
+        te_buf_free(&b);
         te_http_respond_error(ctx->req, 500, NULL, "out of memory");
         return;
     }
@@ -257,22 +257,22 @@ static void answer_counts(post_ctx_t *ctx, size_t accepted)
  * found before the verdict (capped like the 200 answer). */
 static void answer_unparseable(post_ctx_t *ctx, const char *why)
 {
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     char msg[400];
     if (strncmp(why, "no parseable", 12) == 0)
         snprintf(msg, sizeof(msg), "%s", why);
     else
         snprintf(msg, sizeof(msg), "no parseable events: %s", why);
-    te_http_buf_adds(&b, "{\"error\":");
-    te_http_buf_add_json_str(&b, msg, strlen(msg));
+    te_buf_adds(&b, "{\"error\":");
+    te_buf_add_json_str(&b, msg, strlen(msg));
     if (ctx->nerrors) {
-        te_http_buf_adds(&b, ",\"detail\":{\"errors\":[");
-        te_http_buf_add(&b, ctx->errors.p, ctx->errors.len);
-        te_http_buf_adds(&b, "]}");
+        te_buf_adds(&b, ",\"detail\":{\"errors\":[");
+        te_buf_add(&b, ctx->errors.p, ctx->errors.len);
+        te_buf_adds(&b, "]}");
     }
-    te_http_buf_adds(&b, "}\n");
+    te_buf_adds(&b, "}\n");
     if (b.oom) {
-        te_http_buf_free(&b);
+        te_buf_free(&b);
         te_http_respond_error(ctx->req, 400, NULL, "%s", msg);
         return;
     }
@@ -316,7 +316,7 @@ static int parse_whole_object(post_ctx_t *ctx, const char *body, size_t len)
         return 0;
     }
     te_batch_free(ctx->batch);
-    te_http_buf_free(&ctx->errors);
+    te_buf_free(&ctx->errors);
     ctx->batch = NULL;
     ctx->rejected = ctx->nerrors = 0;
     ctx->first_err[0] = '\0';
@@ -472,49 +472,49 @@ typedef struct list_job {
     size_t count;
     int status;
     te_err_t err;
-    te_http_buf_t out;
+    te_buf_t out;
     char next[256];
 } list_job_t;
 
-static void csv_fields(te_http_buf_t *b, const te_event_t *ev)
+static void csv_fields(te_buf_t *b, const te_event_t *ev)
 {
-    te_http_buf_t j = {0};
+    te_buf_t j = {0};
     char num[TE_JSON_NUM_MAX];
-    te_http_buf_add(&j, "{", 1);
+    te_buf_add(&j, "{", 1);
     for (size_t i = 0; i < ev->nfields; i++) {
         if (i)
-            te_http_buf_add(&j, ",", 1);
-        te_http_buf_add_json_str(&j, ev->fields[i].key, strlen(ev->fields[i].key));
-        te_http_buf_add(&j, ":", 1);
-        te_http_buf_add(&j, num, te_json_number(ev->fields[i].value, num));
+            te_buf_add(&j, ",", 1);
+        te_buf_add_json_str(&j, ev->fields[i].key, strlen(ev->fields[i].key));
+        te_buf_add(&j, ":", 1);
+        te_buf_add(&j, num, te_json_number(ev->fields[i].value, num));
     }
-    te_http_buf_add(&j, "}", 1);
+    te_buf_add(&j, "}", 1);
     te_api_csv_cell(b, j.p ? j.p : "{}", j.p ? j.len : 2);
     b->oom |= j.oom;
-    te_http_buf_free(&j);
+    te_buf_free(&j);
 }
 
 static int on_event(const te_event_t *ev, void *ud)
 {
     list_job_t *job = ud;
-    te_http_buf_t *b = &job->out;
+    te_buf_t *b = &job->out;
     if (job->csv) {
         char ts[40];
         size_t n = te_time_format_rfc3339(ev->ts_ns, ts, sizeof(ts));
         te_api_csv_cell(b, ts, n);
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         te_api_csv_cell(b, ev->kind, strlen(ev->kind));
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         te_api_csv_cell(b, ev->source ? ev->source : "", ev->source ? strlen(ev->source) : 0);
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         te_api_csv_cell(b, ev->id ? ev->id : "", ev->id ? strlen(ev->id) : 0);
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         te_api_csv_cell(b, ev->tags_json, ev->tags_json_len);
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         csv_fields(b, ev);
-        te_http_buf_add(b, ",", 1);
+        te_buf_add(b, ",", 1);
         te_api_csv_cell(b, ev->body ? ev->body : "", ev->body ? ev->body_len : 0);
-        te_http_buf_add(b, "\r\n", 2);
+        te_buf_add(b, "\r\n", 2);
     } else {
         size_t n = 0;
         char *text = te_event_to_json(ev, &n);
@@ -523,8 +523,8 @@ static int on_event(const te_event_t *ev, void *ud)
             return 1;
         }
         if (job->count)
-            te_http_buf_add(b, ",", 1);
-        te_http_buf_add(b, text, n);
+            te_buf_add(b, ",", 1);
+        te_buf_add(b, text, n);
         free(text);
     }
     job->count++;
@@ -547,9 +547,9 @@ static void list_work(uv_work_t *w)
     if (te_store_open(&so, &st, &job->err) < 0)
         return;
     if (job->csv)
-        te_http_buf_adds(&job->out, "ts,kind,source,id,tags,fields,body\r\n");
+        te_buf_adds(&job->out, "ts,kind,source,id,tags,fields,body\r\n");
     else
-        te_http_buf_adds(&job->out, "{\"events\":[");
+        te_buf_adds(&job->out, "{\"events\":[");
     int rc = te_store_events(st, &q, on_event, job, job->next, sizeof(job->next), &job->err);
     te_store_close(st);
     if (rc < 0) {
@@ -557,12 +557,12 @@ static void list_work(uv_work_t *w)
         return;
     }
     if (!job->csv) {
-        te_http_buf_adds(&job->out, "],\"next\":");
+        te_buf_adds(&job->out, "],\"next\":");
         if (job->next[0])
-            te_http_buf_add_json_str(&job->out, job->next, strlen(job->next));
+            te_buf_add_json_str(&job->out, job->next, strlen(job->next));
         else
-            te_http_buf_adds(&job->out, "null");
-        te_http_buf_adds(&job->out, "}\n");
+            te_buf_adds(&job->out, "null");
+        te_buf_adds(&job->out, "}\n");
     }
     if (job->out.oom) {
         te_err_set(&job->err, TE_ENOMEM, "out of memory");
@@ -585,7 +585,7 @@ static void list_after(uv_work_t *w, int status)
     } else {
         te_http_respond_error(job->req, job->status, NULL, "%s", job->err.msg);
     }
-    te_http_buf_free(&job->out);
+    te_buf_free(&job->out);
     te_api_filter_free(&job->f);
     free(job);
 }

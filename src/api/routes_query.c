@@ -94,32 +94,32 @@ int te_api_format_parse(const te_http_req_t *req, int *csv, te_err_t *err)
     return te_err_set(err, TE_EINVAL, "bad \"format\" value \"%s\": expected json or csv", s);
 }
 
-void te_api_csv_cell(te_http_buf_t *b, const char *s, size_t len)
+void te_api_csv_cell(te_buf_t *b, const char *s, size_t len)
 {
     bool quote = false;
     for (size_t i = 0; i < len && !quote; i++)
         quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (!quote) {
-        te_http_buf_add(b, s, len);
+        te_buf_add(b, s, len);
         return;
     }
-    te_http_buf_add(b, "\"", 1);
+    te_buf_add(b, "\"", 1);
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] != '"')
             continue;
-        te_http_buf_add(b, s + start, i + 1 - start);
-        te_http_buf_add(b, "\"", 1);
+        te_buf_add(b, s + start, i + 1 - start);
+        te_buf_add(b, "\"", 1);
         start = i + 1;
     }
-    te_http_buf_add(b, s + start, len - start);
-    te_http_buf_add(b, "\"", 1);
+    te_buf_add(b, s + start, len - start);
+    te_buf_add(b, "\"", 1);
 }
 
-void te_api_json_num(te_http_buf_t *b, double v)
+void te_api_json_num(te_buf_t *b, double v)
 {
     char num[TE_JSON_NUM_MAX];
-    te_http_buf_add(b, num, te_json_number(v, num));
+    te_buf_add(b, num, te_json_number(v, num));
 }
 
 /* ---- GET /v1/query ---- */

@@ -15,26 +15,26 @@
 #include "rules/eval.h"
 #include "script/reload.h"
 
-static void add_str_or_null(te_http_buf_t *b, const char *s)
+static void add_str_or_null(te_buf_t *b, const char *s)
 {
     if (s && s[0])
-        te_http_buf_add_json_str(b, s, strlen(s));
+        te_buf_add_json_str(b, s, strlen(s));
     else
-        te_http_buf_adds(b, "null");
+        te_buf_adds(b, "null");
 }
 
-static void add_time_or_null(te_http_buf_t *b, int64_t ns)
+static void add_time_or_null(te_buf_t *b, int64_t ns)
 {
     char t[48];
     if (ns <= 0) {
-        te_http_buf_adds(b, "null");
+        te_buf_adds(b, "null");
         return;
     }
     te_time_format_rfc3339(ns, t, sizeof(t));
-    te_http_buf_add_json_str(b, t, strlen(t));
+    te_buf_add_json_str(b, t, strlen(t));
 }
 
-static void add_rules(te_http_buf_t *b, const te_script_t *s, const te_ruleset_t *rs)
+static void add_rules(te_buf_t *b, const te_script_t *s, const te_ruleset_t *rs)
 {
     te_rule_status_t one;
     size_t n = rs ? te_ruleset_status(rs, s, &one, 1) : 0;
@@ -45,37 +45,37 @@ static void add_rules(te_http_buf_t *b, const te_script_t *s, const te_ruleset_t
     }
     if (n > 1)
         te_ruleset_status(rs, s, st, n);
-    te_http_buf_adds(b, "[");
+    te_buf_adds(b, "[");
     for (size_t i = 0; i < n; i++) {
         const te_rule_status_t *r = &st[i];
-        te_http_buf_adds(b, i ? ",{\"name\":" : "{\"name\":");
+        te_buf_adds(b, i ? ",{\"name\":" : "{\"name\":");
         add_str_or_null(b, r->name);
-        te_http_buf_adds(b, ",\"type\":");
+        te_buf_adds(b, ",\"type\":");
         add_str_or_null(b, r->type);
-        te_http_buf_adds(b, ",\"status\":");
+        te_buf_adds(b, ",\"status\":");
         add_str_or_null(b, r->status);
-        te_http_buf_adds(b, ",\"error\":");
+        te_buf_adds(b, ",\"error\":");
         add_str_or_null(b, r->error);
-        te_http_buf_adds(b, ",\"last_eval\":");
+        te_buf_adds(b, ",\"last_eval\":");
         add_time_or_null(b, r->last_eval_ns);
-        te_http_buf_addf(b,
+        te_buf_addf(b,
                          ",\"evals\":%llu,\"errors\":%llu,\"cpu_ns\":%llu,\"groups\":%zu,"
                          "\"groups_dropped\":%llu,\"warning\":",
                          (unsigned long long)r->evals, (unsigned long long)r->errors,
                          (unsigned long long)r->cpu_ns, r->groups,
                          (unsigned long long)r->groups_dropped);
         add_str_or_null(b, r->warning);
-        te_http_buf_adds(b, "}");
+        te_buf_adds(b, "}");
     }
-    te_http_buf_adds(b, "]");
+    te_buf_adds(b, "]");
     if (st != &one)
         free(st);
 }
 
-void te_api_rules_json(te_http_buf_t *b, const te_reload_file_t *files, size_t n,
+void te_api_rules_json(te_buf_t *b, const te_reload_file_t *files, size_t n,
                        const te_ruleset_t *rs)
 {
-    te_http_buf_adds(b, "{\"scripts\":[");
+    te_buf_adds(b, "{\"scripts\":[");
     for (size_t i = 0; i < n; i++) {
         const te_reload_file_t *f = &files[i];
         const te_script_t *s = f->live;
@@ -90,48 +90,48 @@ void te_api_rules_json(te_http_buf_t *b, const te_reload_file_t *files, size_t n
             status = "error";
             error = s->error;
         }
-        te_http_buf_adds(b, i ? ",{\"file\":" : "{\"file\":");
+        te_buf_adds(b, i ? ",{\"file\":" : "{\"file\":");
         add_str_or_null(b, f->path);
-        te_http_buf_adds(b, ",\"status\":");
+        te_buf_adds(b, ",\"status\":");
         add_str_or_null(b, status);
-        te_http_buf_adds(b, ",\"error\":");
+        te_buf_adds(b, ",\"error\":");
         add_str_or_null(b, error);
-        te_http_buf_adds(b, ",\"loaded_at\":");
+        te_buf_adds(b, ",\"loaded_at\":");
         add_time_or_null(b, s ? s->loaded_at_ns : 0);
-        te_http_buf_adds(b, ",\"version\":");
+        te_buf_adds(b, ",\"version\":");
         if (s)
-            te_http_buf_addf(b, "\"%016llx\"", (unsigned long long)s->version);
+            te_buf_addf(b, "\"%016llx\"", (unsigned long long)s->version);
         else
-            te_http_buf_adds(b, "null");
+            te_buf_adds(b, "null");
         /* a file that failed keeps its previous version: its rules still run */
-        te_http_buf_addf(b, ",\"running\":%s,\"rules\":", s ? "true" : "false");
+        te_buf_addf(b, ",\"running\":%s,\"rules\":", s ? "true" : "false");
         if (s)
             add_rules(b, s, rs);
         else
-            te_http_buf_adds(b, "[]");
-        te_http_buf_adds(b, "}");
+            te_buf_adds(b, "[]");
+        te_buf_adds(b, "}");
     }
-    te_http_buf_adds(b, "]");
+    te_buf_adds(b, "]");
 }
 
 static void answer(te_engine_t *e, te_http_req_t *req)
 {
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     const te_reload_t *r = te_engine_rules_scripts(e);
     size_t n = 0;
     const te_reload_file_t *files = r ? te_reload_files(r, &n) : NULL;
     te_api_rules_json(&b, files, n, te_engine_rules_set(e));
     if (r) {
         const char *dir = te_reload_rules_dir(r);
-        te_http_buf_adds(&b, ",\"dir\":");
-        te_http_buf_add_json_str(&b, dir, strlen(dir));
-        te_http_buf_addf(&b, ",\"reloads\":%llu,\"load_failures\":%llu",
+        te_buf_adds(&b, ",\"dir\":");
+        te_buf_add_json_str(&b, dir, strlen(dir));
+        te_buf_addf(&b, ",\"reloads\":%llu,\"load_failures\":%llu",
                          (unsigned long long)te_reload_count(r),
                          (unsigned long long)te_reload_failures(r));
     }
-    te_http_buf_adds(&b, "}\n");
+    te_buf_adds(&b, "}\n");
     if (b.oom) {
-        te_http_buf_free(&b);
+        te_buf_free(&b);
         te_http_respond_error(req, 500, NULL, "out of memory building the rules list");
         return;
     }

@@ -52,10 +52,10 @@ static double uptime_s(const te_engine_t *e)
     return (double)(te_time_mono_ns() - e->start_mono_ns) / 1e9;
 }
 
-static void respond_buf(te_http_req_t *req, te_http_buf_t *b, const char *ctype)
+static void respond_buf(te_http_req_t *req, te_buf_t *b, const char *ctype)
 {
     if (b->oom) {
-        te_http_buf_free(b);
+        te_buf_free(b);
         te_http_respond_error(req, 500, NULL, "out of memory");
         return;
     }
@@ -69,41 +69,41 @@ void te_api_health(te_engine_t *e, te_http_req_t *req)
     te_http_respond(req, 200, NULL, NULL, ok, sizeof(ok) - 1);
 }
 
-static void listener_json(te_http_buf_t *b, const char *name, const char *addr, bool first)
+static void listener_json(te_buf_t *b, const char *name, const char *addr, bool first)
 {
-    te_http_buf_addf(b, "%s\"%s\":", first ? "" : ",", name);
+    te_buf_addf(b, "%s\"%s\":", first ? "" : ",", name);
     if (addr)
-        te_http_buf_add_json_str(b, addr, strlen(addr));
+        te_buf_add_json_str(b, addr, strlen(addr));
     else
-        te_http_buf_adds(b, "null");
+        te_buf_adds(b, "null");
 }
 
 void te_api_status(te_engine_t *e, te_http_req_t *req)
 {
     totals_t t;
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     const char *db = e->cfg->db_path;
 
     gather(e, &t);
-    te_http_buf_addf(&b, "{\"status\":\"%s\",\"uptime_s\":%.0f,", e->shutting_down ? "stopping" : "ok",
+    te_buf_addf(&b, "{\"status\":\"%s\",\"uptime_s\":%.0f,", e->shutting_down ? "stopping" : "ok",
                      uptime_s(e));
-    te_http_buf_addf(&b, "\"queue\":{\"events\":%llu,\"batches\":%llu,\"capacity\":%zu},",
+    te_buf_addf(&b, "\"queue\":{\"events\":%llu,\"batches\":%llu,\"capacity\":%zu},",
                      (unsigned long long)t.ws.queued_events,
                      (unsigned long long)t.ws.queued_batches, e->queue_capacity);
-    te_http_buf_addf(&b,
+    te_buf_addf(&b,
                      "\"ingest\":{\"accepted\":%llu,\"rejected\":%llu,\"dropped\":%llu,"
                      "\"duplicates\":%llu,\"failed\":%llu,\"rate_per_s\":",
                      (unsigned long long)e->accepted, (unsigned long long)t.rejected,
                      (unsigned long long)t.dropped, (unsigned long long)e->duplicates,
                      (unsigned long long)e->failed);
     te_api_json_num(&b, floor(te_engine_rate(e) * 10.0 + 0.5) / 10.0);
-    te_http_buf_adds(&b, "},\"db\":{\"path\":");
-    te_http_buf_add_json_str(&b, db, strlen(db));
-    te_http_buf_addf(&b, ",\"bytes\":%lld,\"wal_bytes\":%lld},",
+    te_buf_adds(&b, "},\"db\":{\"path\":");
+    te_buf_add_json_str(&b, db, strlen(db));
+    te_buf_addf(&b, ",\"bytes\":%lld,\"wal_bytes\":%lld},",
                      (long long)file_bytes(db, ""), (long long)file_bytes(db, "-wal"));
     te_engine_rules_counts_t rc;
     te_engine_rules_counts(e, &rc);
-    te_http_buf_addf(&b,
+    te_buf_addf(&b,
                      "\"scripts\":{\"files\":%zu,\"errors\":%zu,\"disabled\":%zu,"
                      "\"rules\":%zu,\"rule_errors\":%llu,\"groups_dropped\":%llu,"
                      "\"reloads\":%llu},\"listeners\":{",
@@ -114,7 +114,7 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
     listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
     listener_json(&b, "udp", e->udp ? te_udp_listener_address(e->udp) : NULL, false);
     listener_json(&b, "unix", e->unix_l ? te_stream_listener_address(e->unix_l) : NULL, false);
-    te_http_buf_addf(&b,
+    te_buf_addf(&b,
                      "},\"connections\":{\"http\":%zu,\"tcp\":%llu,\"unix\":%llu,"
                      "\"paused\":%llu}}\n",
                      e->http ? te_http_server_connections(e->http) : 0,
@@ -124,15 +124,15 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
     respond_buf(req, &b, NULL);
 }
 
-static void metric_head(te_http_buf_t *b, const char *name, const char *type, const char *help)
+static void metric_head(te_buf_t *b, const char *name, const char *type, const char *help)
 {
-    te_http_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    te_buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 void te_api_metrics(te_engine_t *e, te_http_req_t *req)
 {
     totals_t t;
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     static const char *const listeners[] = {"http", "tcp", "unix", "udp"};
 
     gather(e, &t);
@@ -140,27 +140,27 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
 
     metric_head(&b, "te_events_accepted_total", "counter",
                 "Events committed to storage (stored plus idempotent duplicates).");
-    te_http_buf_addf(&b, "te_events_accepted_total %llu\n", (unsigned long long)e->accepted);
+    te_buf_addf(&b, "te_events_accepted_total %llu\n", (unsigned long long)e->accepted);
     metric_head(&b, "te_events_rejected_total", "counter",
                 "Events rejected as invalid, by listener.");
     for (int i = 0; i < 4; i++)
-        te_http_buf_addf(&b, "te_events_rejected_total{listener=\"%s\"} %llu\n", listeners[i],
+        te_buf_addf(&b, "te_events_rejected_total{listener=\"%s\"} %llu\n", listeners[i],
                          (unsigned long long)rejected[i]);
     metric_head(&b, "te_events_dropped_total", "counter",
                 "Valid events dropped because the queue was full (UDP only: the others push "
                 "back).");
-    te_http_buf_addf(&b, "te_events_dropped_total{listener=\"udp\"} %llu\n",
+    te_buf_addf(&b, "te_events_dropped_total{listener=\"udp\"} %llu\n",
                      (unsigned long long)t.udp.dropped);
     metric_head(&b, "te_events_duplicate_total", "counter",
                 "Events accepted as re-sends of a stored (source, id).");
-    te_http_buf_addf(&b, "te_events_duplicate_total %llu\n", (unsigned long long)e->duplicates);
+    te_buf_addf(&b, "te_events_duplicate_total %llu\n", (unsigned long long)e->duplicates);
     metric_head(&b, "te_events_failed_total", "counter",
                 "Events in batches whose commit failed (not stored, answered 500).");
-    te_http_buf_addf(&b, "te_events_failed_total %llu\n", (unsigned long long)e->failed);
+    te_buf_addf(&b, "te_events_failed_total %llu\n", (unsigned long long)e->failed);
     metric_head(&b, "te_queue_events", "gauge", "Events waiting in the ingest queue.");
-    te_http_buf_addf(&b, "te_queue_events %llu\n", (unsigned long long)t.ws.queued_events);
+    te_buf_addf(&b, "te_queue_events %llu\n", (unsigned long long)t.ws.queued_events);
     metric_head(&b, "te_queue_capacity_events", "gauge", "Bound of the ingest queue.");
-    te_http_buf_addf(&b, "te_queue_capacity_events %zu\n", e->queue_capacity);
+    te_buf_addf(&b, "te_queue_capacity_events %zu\n", e->queue_capacity);
 
     metric_head(&b, "te_commit_duration_seconds", "histogram",
                 "Duration of storage transactions (group commits).");
@@ -168,20 +168,20 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     for (int i = 0; i < 12; i++) {
         cum += t.ws.commit_hist[i];
         if (i == 11)
-            te_http_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+            te_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                              (unsigned long long)cum);
         else
-            te_http_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            te_buf_addf(&b, "te_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
                              te_writer_buckets[i], (unsigned long long)cum);
     }
-    te_http_buf_adds(&b, "te_commit_duration_seconds_sum ");
+    te_buf_adds(&b, "te_commit_duration_seconds_sum ");
     te_api_json_num(&b, (double)t.ws.commit_ns_total / 1e9);
-    te_http_buf_addf(&b, "\nte_commit_duration_seconds_count %llu\n",
+    te_buf_addf(&b, "\nte_commit_duration_seconds_count %llu\n",
                      (unsigned long long)(t.ws.commits + t.ws.commit_failures));
     metric_head(&b, "te_commits_total", "counter", "Storage transactions committed.");
-    te_http_buf_addf(&b, "te_commits_total %llu\n", (unsigned long long)t.ws.commits);
+    te_buf_addf(&b, "te_commits_total %llu\n", (unsigned long long)t.ws.commits);
     metric_head(&b, "te_commit_failures_total", "counter", "Storage transactions that failed.");
-    te_http_buf_addf(&b, "te_commit_failures_total %llu\n",
+    te_buf_addf(&b, "te_commit_failures_total %llu\n",
                      (unsigned long long)t.ws.commit_failures);
 
     metric_head(&b, "te_http_requests_total", "counter", "HTTP requests answered, by status code.");
@@ -189,32 +189,32 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
         for (int code = 100; code < 600; code++) {
             uint64_t n = te_http_server_count(e->http, code);
             if (n)
-                te_http_buf_addf(&b, "te_http_requests_total{code=\"%d\"} %llu\n", code,
+                te_buf_addf(&b, "te_http_requests_total{code=\"%d\"} %llu\n", code,
                                  (unsigned long long)n);
         }
     }
     te_engine_rules_counts_t rc;
     te_engine_rules_counts(e, &rc);
     metric_head(&b, "te_script_files", "gauge", "Rule script files known.");
-    te_http_buf_addf(&b, "te_script_files %zu\n", rc.files);
+    te_buf_addf(&b, "te_script_files %zu\n", rc.files);
     metric_head(&b, "te_script_load_errors", "gauge",
                 "Script files whose last load failed (the previous version runs).");
-    te_http_buf_addf(&b, "te_script_load_errors %zu\n", rc.file_errors);
+    te_buf_addf(&b, "te_script_load_errors %zu\n", rc.file_errors);
     metric_head(&b, "te_scripts_disabled", "gauge",
                 "Scripts disabled for blowing their instruction, time or memory budget.");
-    te_http_buf_addf(&b, "te_scripts_disabled %zu\n", rc.disabled);
+    te_buf_addf(&b, "te_scripts_disabled %zu\n", rc.disabled);
     metric_head(&b, "te_rules", "gauge", "Live rules and hooks.");
-    te_http_buf_addf(&b, "te_rules %zu\n", rc.rules);
+    te_buf_addf(&b, "te_rules %zu\n", rc.rules);
     metric_head(&b, "te_rule_errors_total", "counter", "Run-time errors of rules and hooks.");
-    te_http_buf_addf(&b, "te_rule_errors_total %llu\n", (unsigned long long)rc.rule_errors);
+    te_buf_addf(&b, "te_rule_errors_total %llu\n", (unsigned long long)rc.rule_errors);
     metric_head(&b, "te_rule_groups_dropped_total", "counter",
                 "Events not counted in a rule because its group limit was reached.");
-    te_http_buf_addf(&b, "te_rule_groups_dropped_total %llu\n",
+    te_buf_addf(&b, "te_rule_groups_dropped_total %llu\n",
                      (unsigned long long)rc.groups_dropped);
     metric_head(&b, "te_script_reloads_total", "counter", "Script reloads applied.");
-    te_http_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
+    te_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
     metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
-    te_http_buf_addf(&b, "te_uptime_seconds %.3f\n", uptime_s(e));
+    te_buf_addf(&b, "te_uptime_seconds %.3f\n", uptime_s(e));
     respond_buf(req, &b, "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -15,6 +15,7 @@
 #include "../core/result.h"
 #include "../core/time.h"
 #include "../store/store.h"
+#include "../core/buf.h"
 #include "cli.h"
 
 #define DEFAULT_LIMIT 100
@@ -56,104 +57,62 @@ typedef struct listing {
     int rc;                 /* first output error */
 } listing_t;
 
-/* A tiny append buffer; on ENOMEM it keeps what it has and flags rc. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int rc;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->rc)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->rc = TE_ENOMEM;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf_t *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* fields as {"k":v,...} */
-static void fields_json(sbuf_t *b, const te_event_t *ev)
+static void fields_json(te_buf_t *b, const te_event_t *ev)
 {
     char num[TE_JSON_NUM_MAX];
-    sb_add(b, "{", 1);
+    te_buf_add(b, "{", 1);
     for (size_t i = 0; i < ev->nfields; i++) {
-        size_t klen = strlen(ev->fields[i].key);
-        char *esc = malloc(te_json_escaped_len(ev->fields[i].key, klen) + 1);
-        if (!esc) {
-            b->rc = TE_ENOMEM;
-            return;
-        }
-        char *end = te_json_escape(esc, ev->fields[i].key, klen);
         if (i)
-            sb_add(b, ",", 1);
-        sb_add(b, "\"", 1);
-        sb_add(b, esc, (size_t)(end - esc));
-        sb_add(b, "\":", 2);
-        free(esc);
-        sb_add(b, num, te_json_number(ev->fields[i].value, num));
+            te_buf_add(b, ",", 1);
+        te_buf_add_json_str(b, ev->fields[i].key, strlen(ev->fields[i].key));
+        te_buf_add(b, ":", 1);
+        te_buf_add(b, num, te_json_number(ev->fields[i].value, num));
     }
-    sb_add(b, "}", 1);
+    te_buf_add(b, "}", 1);
 }
 
 /* RFC 4180: quote when needed, double the quotes. */
-static void csv_cell(sbuf_t *b, const char *s, size_t n)
+static void csv_cell(te_buf_t *b, const char *s, size_t n)
 {
     if (!s)
         return;
     if (!memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\n', n) && !memchr(s, '\r', n)) {
-        sb_add(b, s, n);
+        te_buf_add(b, s, n);
         return;
     }
-    sb_add(b, "\"", 1);
+    te_buf_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '"')
-            sb_add(b, "\"", 1);
-        sb_add(b, &s[i], 1);
+            te_buf_add(b, "\"", 1);
+        te_buf_add(b, &s[i], 1);
     }
-    sb_add(b, "\"", 1);
+    te_buf_add(b, "\"", 1);
 }
 
 static int emit_table_row(listing_t *l, const te_event_t *ev)
 {
     char ts[40], num[TE_JSON_NUM_MAX];
-    sbuf_t tags = {0}, fields = {0};
+    te_buf_t tags = {0}, fields = {0};
     te_val_t *row = te_result_add_row(l->table);
     if (!row)
         return TE_ENOMEM;
     size_t n = te_time_format_rfc3339(ev->ts_ns, ts, sizeof(ts));
     for (size_t i = 0; i < ev->ntags; i++) {
         if (i)
-            sb_add(&tags, " ", 1);
-        sb_str(&tags, ev->tags[i].key);
-        sb_add(&tags, "=", 1);
-        sb_str(&tags, ev->tags[i].value);
+            te_buf_add(&tags, " ", 1);
+        te_buf_adds(&tags, ev->tags[i].key);
+        te_buf_add(&tags, "=", 1);
+        te_buf_adds(&tags, ev->tags[i].value);
     }
     for (size_t i = 0; i < ev->nfields; i++) {
         if (i)
-            sb_add(&fields, " ", 1);
-        sb_str(&fields, ev->fields[i].key);
-        sb_add(&fields, "=", 1);
-        sb_add(&fields, num, te_json_number(ev->fields[i].value, num));
+            te_buf_add(&fields, " ", 1);
+        te_buf_adds(&fields, ev->fields[i].key);
+        te_buf_add(&fields, "=", 1);
+        te_buf_add(&fields, num, te_json_number(ev->fields[i].value, num));
     }
-    int rc = tags.rc ? tags.rc : fields.rc;
+    int rc = tags.oom || fields.oom ? TE_ENOMEM : 0;
     if (rc == 0)
         rc = te_val_set_str(&row[0], ts, n);
     if (rc == 0)
@@ -164,37 +123,37 @@ static int emit_table_row(listing_t *l, const te_event_t *ev)
         rc = te_val_set_str(&row[3], tags.p ? tags.p : "", tags.len);
     if (rc == 0)
         rc = te_val_set_str(&row[4], fields.p ? fields.p : "", fields.len);
-    free(tags.p);
-    free(fields.p);
+    te_buf_free(&tags);
+    te_buf_free(&fields);
     return rc;
 }
 
 static int emit_csv_row(const te_event_t *ev)
 {
     char ts[40];
-    sbuf_t b = {0};
+    te_buf_t b = {0};
     size_t n = te_time_format_rfc3339(ev->ts_ns, ts, sizeof(ts));
-    sbuf_t fj = {0};
+    te_buf_t fj = {0};
     fields_json(&fj, ev);
     csv_cell(&b, ts, n);
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, ev->kind, strlen(ev->kind));
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, ev->source, ev->source ? strlen(ev->source) : 0);
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, ev->id, ev->id ? strlen(ev->id) : 0);
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, ev->tags_json, ev->tags_json_len);
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, fj.p, fj.len);
-    sb_add(&b, ",", 1);
+    te_buf_add(&b, ",", 1);
     csv_cell(&b, ev->body, ev->body_len);
-    sb_add(&b, "\r\n", 2);
-    int rc = b.rc ? b.rc : fj.rc;
+    te_buf_add(&b, "\r\n", 2);
+    int rc = b.oom || fj.oom ? TE_ENOMEM : 0;
     if (rc == 0)
         rc = te_cli_write(b.p, b.len);
-    free(b.p);
-    free(fj.p);
+    te_buf_free(&b);
+    te_buf_free(&fj);
     return rc;
 }
 
@@ -325,20 +284,15 @@ int te_cli_events(int argc, char **argv)
         rc = text ? te_cli_write(text, len) : TE_ENOMEM;
         free(text);
     } else if (rc == 0 && l.format == TE_CLI_FMT_JSON) {
-        sbuf_t tail = {0};
-        sb_str(&tail, "],\"next\":");
-        if (next[0]) {
-            char esc[6 * sizeof(next) + 1];
-            char *end = te_json_escape(esc, next, strlen(next));
-            sb_str(&tail, "\"");
-            sb_add(&tail, esc, (size_t)(end - esc));
-            sb_str(&tail, "\"");
-        } else {
-            sb_str(&tail, "null");
-        }
-        sb_str(&tail, "}\n");
-        rc = tail.rc ? tail.rc : te_cli_write(tail.p, tail.len);
-        free(tail.p);
+        te_buf_t tail = {0};
+        te_buf_adds(&tail, "],\"next\":");
+        if (next[0])
+            te_buf_add_json_str(&tail, next, strlen(next));
+        else
+            te_buf_adds(&tail, "null");
+        te_buf_adds(&tail, "}\n");
+        rc = tail.oom ? TE_ENOMEM : te_cli_write(tail.p, tail.len);
+        te_buf_free(&tail);
     }
     if (rc < 0)
         rc = rc == TE_ENOMEM ? te_cli_fail("events", "out of memory")

@@ -207,7 +207,7 @@ typedef struct row {
 
 static int print_table(const loaded_t *l)
 {
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     size_t nrows = 0, cap = l->n + 1;
     int rc = TE_CLI_OK;
     for (size_t i = 0; i < l->n; i++)
@@ -241,10 +241,10 @@ static int print_table(const loaded_t *l)
             if ((int)strlen(c[k]) > w[k])
                 w[k] = (int)strlen(c[k]);
     }
-    te_http_buf_addf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "FILE", w[1], "STATUS", w[2],
+    te_buf_addf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "FILE", w[1], "STATUS", w[2],
                      "RULE", w[3], "TYPE", "ERROR");
     for (size_t i = 0; i < nrows; i++)
-        te_http_buf_addf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].file, w[1],
+        te_buf_addf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].file, w[1],
                          rows[i].status, w[2], rows[i].rule, w[3], rows[i].type, rows[i].error);
     if (b.oom)
         rc = te_cli_fail("rules", "out of memory");
@@ -253,7 +253,7 @@ static int print_table(const loaded_t *l)
 out:
     free(rows);
     free(st);
-    te_http_buf_free(&b);
+    te_buf_free(&b);
     return rc;
 }
 
@@ -270,12 +270,12 @@ static int cmd_list(const te_cli_args_t *a, const te_config_t *cfg)
     if (rc != 0)
         goto out;
     if (json) {
-        te_http_buf_t b = {0};
+        te_buf_t b = {0};
         te_api_rules_json(&b, l.files, l.n, l.rs);
-        te_http_buf_adds(&b, "}\n");
+        te_buf_adds(&b, "}\n");
         rc = b.oom || te_cli_write(b.p, b.len) < 0 ? te_cli_fail("rules", "cannot write output")
                                                     : TE_CLI_OK;
-        te_http_buf_free(&b);
+        te_buf_free(&b);
     } else {
         if (none)
             fprintf(stderr, "%s rules: no rule files in %s/rules\n", TE_CLI_PROG,

@@ -288,13 +288,13 @@ void te_http_respond(te_http_req_t *req, int status, const char *ctype, const ch
 static char *error_json(size_t *len, const char *fmt, va_list ap)
 {
     char msg[1024];
-    te_http_buf_t b = {0};
+    te_buf_t b = {0};
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    te_http_buf_adds(&b, "{\"error\":");
-    te_http_buf_add_json_str(&b, msg, strlen(msg));
-    te_http_buf_adds(&b, "}\n");
+    te_buf_adds(&b, "{\"error\":");
+    te_buf_add_json_str(&b, msg, strlen(msg));
+    te_buf_adds(&b, "}\n");
     if (b.oom) {
-        te_http_buf_free(&b);
+        te_buf_free(&b);
         *len = 0;
         return NULL;
     }

@@ -26,6 +26,7 @@
 
 #include <uv.h>
 
+#include "../core/buf.h"
 #include "../core/err.h"
 
 #define TE_HTTP_MAX_HEADER_BYTES (64u * 1024u)
@@ -125,27 +126,5 @@ bool te_http_req_connected(const te_http_req_t *req);
  * TE_HTTP_MAX_PARAMS) or TE_ENOMEM. */
 int te_http_parse_url(te_http_req_t *req);
 
-/* --- a growing text buffer for building answers --- */
-
-typedef struct te_http_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;       /* an append failed: the contents are incomplete */
-} te_http_buf_t;
-
-/* Appends bytes. On ENOMEM sets b->oom and drops the bytes. */
-void te_http_buf_add(te_http_buf_t *b, const char *s, size_t len);
-
-/* Appends a NUL-terminated string. */
-void te_http_buf_adds(te_http_buf_t *b, const char *s);
-
-/* Appends printf-formatted text. */
-void te_http_buf_addf(te_http_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Appends s (len bytes) as a quoted, escaped JSON string. */
-void te_http_buf_add_json_str(te_http_buf_t *b, const char *s, size_t len);
-
-/* Frees the buffer's memory. */
-void te_http_buf_free(te_http_buf_t *b);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "rules/alert.h"
 
+#include "core/buf.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,44 +296,12 @@ te_alert_transition_t te_alert_force_resolve(te_alert_t *a, const char *reason, 
 
 /* --- templates --- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
 static bool name_is(const char *s, size_t n, const char *lit)
 {
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-static int render_var(sbuf *b, const char *name, size_t nlen, const char *filt, size_t flen,
+static int render_var(te_buf_t *b, const char *name, size_t nlen, const char *filt, size_t flen,
                       const te_alert_t *a, te_err_t *err)
 {
     char num[64];
@@ -339,17 +309,17 @@ static int render_var(sbuf *b, const char *name, size_t nlen, const char *filt, 
         if (flen == 0) {
             if (a->has_value) {
                 snprintf(num, sizeof(num), "%g", a->value);
-                sb_str(b, num);
+                te_buf_adds(b, num);
             }
         } else if (name_is(filt, flen, "pct")) {
             if (a->has_value) {
                 snprintf(num, sizeof(num), "%.1f%%", a->value * 100.0);
-                sb_str(b, num);
+                te_buf_adds(b, num);
             }
         } else if (name_is(filt, flen, "round")) {
             if (a->has_value) {
                 snprintf(num, sizeof(num), "%.0f", round(a->value));
-                sb_str(b, num);
+                te_buf_adds(b, num);
             }
         } else {
             return te_err_set(err, TE_EINVAL, "summary: unknown filter \"%.*s\" in {{%.*s|%.*s}}",
@@ -362,28 +332,28 @@ static int render_var(sbuf *b, const char *name, size_t nlen, const char *filt, 
                           "summary: filter \"%.*s\" applies to value only, not {{%.*s}}",
                           (int)flen, filt, (int)nlen, name);
     if (name_is(name, nlen, "rule")) {
-        sb_str(b, a->rule ? a->rule : "");
+        te_buf_adds(b, a->rule ? a->rule : "");
         return 0;
     }
     if (name_is(name, nlen, "severity")) {
-        sb_str(b, te_severity_name(a->severity));
+        te_buf_adds(b, te_severity_name(a->severity));
         return 0;
     }
     if (name_is(name, nlen, "fingerprint")) {
-        sb_str(b, a->fingerprint);
+        te_buf_adds(b, a->fingerprint);
         return 0;
     }
     if (nlen > 7 && memcmp(name, "labels.", 7) == 0) {
         for (size_t i = 0; i < a->nlabels; i++)
             if (name_is(name + 7, nlen - 7, a->label_keys[i])) {
-                sb_str(b, a->label_values[i]);
+                te_buf_adds(b, a->label_values[i]);
                 return 0;
             }
         return te_err_set(err, TE_EINVAL, "summary: unknown label {{%.*s}}", (int)nlen, name);
     }
     for (size_t i = 0; i < a->ngroup; i++)
         if (name_is(name, nlen, a->group_keys[i])) {
-            sb_str(b, a->group_values[i]);
+            te_buf_adds(b, a->group_values[i]);
             return 0;
         }
     return te_err_set(err, TE_EINVAL,
@@ -404,16 +374,16 @@ static void trim(const char **s, size_t *n)
 
 char *te_alert_render(const char *tmpl, const te_alert_t *a, te_err_t *err)
 {
-    sbuf b = {0};
+    te_buf_t b = {0};
     const char *p = tmpl ? tmpl : "";
-    sb_put(&b, "", 0);
+    te_buf_add(&b, "", 0);
     while (*p) {
         const char *open = strstr(p, "{{");
         if (!open) {
-            sb_str(&b, p);
+            te_buf_adds(&b, p);
             break;
         }
-        sb_put(&b, p, (size_t)(open - p));
+        te_buf_add(&b, p, (size_t)(open - p));
         const char *close = strstr(open + 2, "}}");
         if (!close) {
             te_err_set(err, TE_EINVAL, "summary: unclosed \"{{\" at offset %zu",
