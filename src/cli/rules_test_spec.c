@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../core/time.h"
+#include "../core/suggest.h"
 
 #define DEFAULT_START "2026-01-01T00:00:00Z"
 #define MAX_OFFSET_NS (INT64_C(366) * 86400 * 1000000000)
@@ -53,29 +54,6 @@ static const char *type_name(const cJSON *v)
     return "nil";
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[33];
-    if (la > 32 || lb > 32)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* Every key of obj must be in keys; where prefixes the message. */
 static int check_keys(const cJSON *obj, const char *const *keys, const char *where, te_err_t *err)
 {
@@ -84,7 +62,7 @@ static int check_keys(const cJSON *obj, const char *const *keys, const char *whe
         size_t bestd = 3;
         bool known = false;
         for (const char *const *k = keys; *k && !known; k++) {
-            size_t d = edit_distance(v->string ? v->string : "", *k);
+            size_t d = te_edit_distance(v->string ? v->string : "", *k);
             known = d == 0;
             if (d < bestd) {
                 bestd = d;

@@ -19,6 +19,7 @@
 
 #include "../core/err.h"
 #include "../core/time.h"
+#include "../core/suggest.h"
 
 #define END {NULL, TE_CFG_STRING, false, 0, 0, NULL, NULL, NULL}
 #define STR(k) {k, TE_CFG_STRING, false, 0, 0, NULL, NULL, NULL}
@@ -197,31 +198,6 @@ int te_cfg_raise(lua_State *L, const char *fmt, ...)
 
 /* --- schema checking (raises) --- */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t row[65];
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The known key closest to key: edit distance <= 2, else one that shares
  * all of key but its last letter as a prefix ("retry" -> "retries"). */
 static const char *nearest(const char *key, const te_cfg_key_t *keys)
@@ -229,7 +205,7 @@ static const char *nearest(const char *key, const te_cfg_key_t *keys)
     const char *best = NULL;
     size_t bestd = 3, len = strlen(key);
     for (const te_cfg_key_t *k = keys; k->key; k++) {
-        size_t d = edit_distance(key, k->key);
+        size_t d = te_edit_distance(key, k->key);
         if (d < bestd) {
             bestd = d;
             best = k->key;

@@ -22,6 +22,7 @@
 #include "core/time.h"
 #include "luaopen_te.h"
 #include "rules/rule.h"
+#include "core/suggest.h"
 
 #define TE_DEFBOX_MT "te.DefBox"
 
@@ -46,36 +47,13 @@ static const char *const rule_keys[] = {
     "max_groups", "description", NULL};
 static const char *const on_event_keys[] = {"name", "kind", "where", "fn", NULL};
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[65];
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The known key nearest to key (edit distance <= 2), or NULL. */
 static const char *nearest(const char *key, const char *const *keys)
 {
     const char *best = NULL;
     size_t bestd = 3;
     for (const char *const *k = keys; *k; k++) {
-        size_t d = edit_distance(key, *k);
+        size_t d = te_edit_distance(key, *k);
         if (d < bestd) {
             bestd = d;
             best = *k;
