@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev sqlite3
 liblua5.4-dev lua5.4 libcurl4-openssl-dev zlib1g-dev libhttp-parser-dev
-libpcre2-dev libcmocka-dev lua-busted curl"
+libpcre2-dev libssl-dev libcmocka-dev lua-busted curl"
 missing=
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

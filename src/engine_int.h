@@ -41,6 +41,7 @@ typedef struct te_engine_done {
 struct te_engine {
     uv_loop_t loop;
     const te_config_t *cfg;
+    struct te_auth *auth;          /* NULL: no tokens configured, every request allowed */
     te_writer_t *writer;
     size_t queue_capacity;
     size_t max_body_bytes;

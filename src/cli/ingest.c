@@ -312,6 +312,10 @@ int te_cli_ingest(int argc, char **argv)
     rc = te_cli_load_config("ingest", &a, &cfg);
     if (rc != 0)
         goto out;
+    if (te_config_check_supported(cfg, &err) < 0) {
+        rc = te_cli_fail("ingest", "%s", err.msg);
+        goto out;
+    }
 
     te_store_opts_t so = {.path = cfg->db_path, .durability = (te_durability_t)cfg->durability};
     if (te_store_open(&so, &st, &err) < 0) {

@@ -686,3 +686,13 @@ fail:
     te_config_free(cfg);
     return rc;
 }
+
+int te_config_check_supported(const te_config_t *cfg, te_err_t *err)
+{
+    if (cfg->redact_json)
+        return te_err_set(err, TE_ECONFIG,
+                          "%s: redact: redaction at ingest is not available in this build; "
+                          "refusing to store events unredacted (remove the redact block to go on)",
+                          cfg->file ? cfg->file : "telemetry.lua");
+    return 0;
+}

@@ -65,7 +65,7 @@ struct te_http_conn {
     bool in_value;            /* header parsing: last callback was a value */
     char hname[32];
     size_t hname_len;
-    char hval[32];
+    char hval[512];   /* long enough for "Authorization: Bearer <token>" */
     size_t hval_len;
     bool expect_continue;
     size_t body_cap;          /* bytes allocated for req->body */
@@ -417,8 +417,16 @@ static void header_done(te_http_conn_t *c)
         return;
     c->hname[c->hname_len] = '\0';
     c->hval[c->hval_len] = '\0';
-    if (strcasecmp(c->hname, "content-encoding") == 0)
-        snprintf(c->req->enc_buf, sizeof(c->req->enc_buf), "%s", c->hval);
+    if (strcasecmp(c->hname, "content-encoding") == 0) {
+        /* an encoding name too long to be one we know stays unknown (415) */
+        size_t n = strlen(c->hval);
+        if (n >= sizeof(c->req->enc_buf))
+            n = sizeof(c->req->enc_buf) - 1;
+        memcpy(c->req->enc_buf, c->hval, n);
+        c->req->enc_buf[n] = '\0';
+    } else if (strcasecmp(c->hname, "authorization") == 0) {
+        memcpy(c->req->auth_buf, c->hval, c->hval_len + 1); /* both hold 512 */
+    }
     else if (strcasecmp(c->hname, "expect") == 0 && strcasecmp(c->hval, "100-continue") == 0)
         c->expect_continue = true;
     c->in_value = false;
@@ -477,6 +485,8 @@ static int on_headers_complete(http_parser *p)
     }
     if (req->enc_buf[0])
         req->content_encoding = req->enc_buf;
+    if (req->auth_buf[0])
+        req->authorization = req->auth_buf;
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
         if (p->content_length > c->srv->max_body) {
             snprintf(msg, sizeof(msg),

@@ -46,6 +46,7 @@ typedef struct te_http_req {
     int method;                   /* enum http_method */
     const char *path;             /* without the query, NUL-terminated */
     const char *content_encoding; /* NULL when absent */
+    const char *authorization;    /* the Authorization header, NULL when absent */
     char *body;                   /* NULL when empty; NUL-terminated */
     size_t body_len;
     te_http_param_t params[TE_HTTP_MAX_PARAMS];
@@ -59,6 +60,7 @@ typedef struct te_http_req {
     size_t url_len, url_cap;
     bool keep_alive;
     char enc_buf[32];
+    char auth_buf[512];
 } te_http_req_t;
 
 /* Called on the loop for every complete request. The handler must call

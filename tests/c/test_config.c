@@ -249,6 +249,19 @@ static void config_scripts_limits(void **state)
                  "7d, 1w)");
 }
 
+static void config_redact_is_refused_where_events_are_stored(void **state)
+{
+    (void)state;
+    te_err_t err = {0};
+    te_config_t *cfg = load_ok("redact { builtin = { \"email\" } }\n");
+    assert_int_equal(te_config_check_supported(cfg, &err), TE_ECONFIG);
+    assert_non_null(strstr(err.msg, "redact: redaction at ingest is not available"));
+    te_config_free(cfg);
+    cfg = load_ok("storage { durability = \"power\" }\n");
+    assert_int_equal(te_config_check_supported(cfg, &err), 0);
+    te_config_free(cfg);
+}
+
 static void config_wrong_types_are_named(void **state)
 {
     (void)state;
@@ -470,6 +483,7 @@ int main(void)
         T(config_bad_enum_names_choices),
         T(config_bad_duration_names_key_path),
         T(config_scripts_limits),
+        T(config_redact_is_refused_where_events_are_stored),
         T(config_wrong_types_are_named),
         T(config_queue_events_limits),
         T(config_listen_addresses_sizes_and_off),
