@@ -321,9 +321,11 @@ describe("utilities", function()
   end)
 
   it("te.now reads the clock, pinned by te._set_now", function()
+    -- os.time() reads the kernel's coarse clock, which may lag the one
+    -- te.now() reads by a tick across a second boundary: allow 2 s
     local before = os.time()
     local now = te.now()
-    assert.is_true(now >= before - 1 and now <= os.time() + 1)
+    assert.is_true(now >= before - 2 and now <= os.time() + 2)
     te._set_now(1000.5)
     assert.are.equal(1000.5, te.now())
     te._set_now(nil)
