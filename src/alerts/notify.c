@@ -1,0 +1,23 @@
+/* notify.c - notifier factory. THREAD: loop thread. */
+#include <stdlib.h>
+#include <string.h>
+#include "alerts/notify.h"
+
+te_notifier_t *te_notifier_new(uv_loop_t *loop, const te_config_notifier_t *cfg,
+                               te_err_t *err)
+{
+    if (!cfg || !cfg->name || !cfg->type) {
+        te_err_set(err, TE_ECONFIG, "notifier: missing name or type");
+        return NULL;
+    }
+    if (strcmp(cfg->type, "file") == 0)
+        return te_notifier_file_new(loop, cfg->name, cfg->json, err);
+    te_err_set(err, TE_ECONFIG, "notifier \"%s\": type \"%s\" is not supported yet",
+               cfg->name, cfg->type);
+    return NULL;
+}
+
+void te_notifier_free(te_notifier_t *n)
+{
+    if (n && n->free) n->free(n);
+}

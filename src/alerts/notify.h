@@ -1,0 +1,39 @@
+/* notify.h - notifiers: deliver an alert (SPEC §7 JSON) to a destination.
+ * THREAD: loop thread only. send() is asynchronous: done_cb runs later on
+ * the loop (never inside send) with 0 or a negative TE_E* and a message.
+ * Implemented types so far: "file". Others are rejected by te_notifier_new. */
+#ifndef TE_ALERTS_NOTIFY_H
+#define TE_ALERTS_NOTIFY_H
+
+#include <uv.h>
+#include "core/err.h"
+#include "config/config.h"
+#include "rules/alert.h"
+
+typedef void (*te_notify_done_cb)(int rc, const char *msg, void *ud);
+
+typedef struct te_notifier te_notifier_t;
+struct te_notifier {
+    char *name;
+    char *type;
+    uv_loop_t *loop;
+    int (*send)(te_notifier_t *n, const te_alert_t *a, const char *status,
+                te_notify_done_cb done, void *ud);
+    void (*free)(te_notifier_t *n);
+    void *impl;
+};
+
+/* Build a notifier from its config block (cfg->json is validated). Returns
+ * NULL and fills err (naming the notifier) on a bad block or unknown type. */
+te_notifier_t *te_notifier_new(uv_loop_t *loop, const te_config_notifier_t *cfg,
+                               te_err_t *err);
+
+/* Create a "file" notifier: keys path (required), fsync (bool, default false).
+ * Used by te_notifier_new. */
+te_notifier_t *te_notifier_file_new(uv_loop_t *loop, const char *name,
+                                    const char *json, te_err_t *err);
+
+/* Free a notifier (NULL ok). */
+void te_notifier_free(te_notifier_t *n);
+
+#endif
