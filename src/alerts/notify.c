@@ -12,6 +12,9 @@ te_notifier_t *te_notifier_new(uv_loop_t *loop, const te_config_notifier_t *cfg,
     }
     if (strcmp(cfg->type, "file") == 0)
         return te_notifier_file_new(loop, cfg->name, cfg->json, err);
+    if (strcmp(cfg->type, "webhook") == 0 || strcmp(cfg->type, "slack") == 0)
+        return te_notifier_webhook_new(loop, cfg->name, cfg->json,
+                                       strcmp(cfg->type, "slack") == 0, err);
     te_err_set(err, TE_ECONFIG, "notifier \"%s\": type \"%s\" is not supported yet",
                cfg->name, cfg->type);
     return NULL;

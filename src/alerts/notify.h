@@ -1,9 +1,12 @@
 /* notify.h - notifiers: deliver an alert (SPEC §7 JSON) to a destination.
  * THREAD: loop thread only. send() is asynchronous: done_cb runs later on
  * the loop (never inside send) with 0 or a negative TE_E* and a message.
- * Implemented types so far: "file". Others are rejected by te_notifier_new. */
+ * Implemented types so far: file, webhook, slack. Others are rejected by
+ * te_notifier_new. */
 #ifndef TE_ALERTS_NOTIFY_H
 #define TE_ALERTS_NOTIFY_H
+
+#include <stdbool.h>
 
 #include <uv.h>
 #include "core/err.h"
@@ -32,6 +35,13 @@ te_notifier_t *te_notifier_new(uv_loop_t *loop, const te_config_notifier_t *cfg,
  * Used by te_notifier_new. */
 te_notifier_t *te_notifier_file_new(uv_loop_t *loop, const char *name,
                                     const char *json, te_err_t *err);
+
+/* Create a "webhook" (SPEC 7 payload) or, with slack, a "slack" notifier:
+ * keys url (required), timeout (default 5s per attempt), retries (default
+ * 3, exponential backoff from 0.5 s), headers (webhook), rate_limit
+ * ("30/m", "2/s", "100/h"). Used by te_notifier_new. */
+te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const char *json,
+                                       bool slack, te_err_t *err);
 
 /* Free a notifier (NULL ok). */
 void te_notifier_free(te_notifier_t *n);

@@ -1,0 +1,289 @@
+/*
+ * http_client.c - libcurl multi on libuv (see http_client.h).
+ *
+ * The one idea: curl tells us which sockets to watch (socket_cb) and when
+ * to call it back (timer_cb); libuv tells us when they are ready. Finished
+ * transfers are collected after every curl_multi_socket_action call.
+ */
+#include "http_client.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "core/buf.h"
+
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    te_http_client_t *c;
+    struct sock_ctx *next; /* every live one, so close can close them */
+} sock_ctx_t;
+
+typedef struct req {
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    te_buf_t answer;
+    te_http_client_cb cb;
+    void *ud;
+    char errbuf[CURL_ERROR_SIZE];
+    struct req *prev, *next;
+} req_t;
+
+struct te_http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    sock_ctx_t *socks;
+    req_t *reqs;
+    bool closing;
+};
+
+static void req_free(req_t *r)
+{
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    free(r->body);
+    te_buf_free(&r->answer);
+    free(r);
+}
+
+static void req_unlink(te_http_client_t *c, req_t *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+}
+
+/* Hands every finished transfer to its callback. */
+static void collect(te_http_client_t *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        req_t *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        CURLcode res = msg->data.result;
+        long status = 0;
+        if (res == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(c->multi, msg->easy_handle);
+        req_unlink(c, r);
+        const char *error = NULL;
+        if (res != CURLE_OK)
+            error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
+        r->cb(r->ud, status, error, r->answer.p ? r->answer.p : "", r->answer.len);
+        req_free(r);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sock_ctx_t *ctx = h->data;
+    te_http_client_t *c = ctx->c;
+    int flags = 0, running = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(c->multi, ctx->fd, flags, &running);
+    collect(c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    te_http_client_t *c = t->data;
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    collect(c);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    te_http_client_t *c = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else /* 0 means at once: the next loop turn, never from inside curl */
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static void free_sock(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void drop_sock(te_http_client_t *c, sock_ctx_t *ctx)
+{
+    for (sock_ctx_t **p = &c->socks; *p; p = &(*p)->next)
+        if (*p == ctx) {
+            *p = ctx->next;
+            break;
+        }
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, free_sock);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t s, int action, void *userp, void *socketp)
+{
+    (void)easy;
+    te_http_client_t *c = userp;
+    sock_ctx_t *ctx = socketp;
+    if (action == CURL_POLL_REMOVE) {
+        if (ctx) {
+            curl_multi_assign(c->multi, s, NULL);
+            drop_sock(c, ctx);
+        }
+        return 0;
+    }
+    if (!ctx) {
+        ctx = calloc(1, sizeof(*ctx));
+        if (!ctx)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &ctx->poll, s) < 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->fd = s;
+        ctx->c = c;
+        ctx->poll.data = ctx;
+        ctx->next = c->socks;
+        c->socks = ctx;
+        curl_multi_assign(c->multi, s, ctx);
+    }
+    int events = 0;
+    if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&ctx->poll, events, on_poll);
+    return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    req_t *r = ud;
+    size_t n = size * nmemb;
+    if (r->answer.len + n > 64 * 1024) /* an answer is only kept for messages */
+        n = r->answer.len < 64 * 1024 ? 64 * 1024 - r->answer.len : 0;
+    te_buf_add(&r->answer, ptr, n);
+    return size * nmemb;
+}
+
+static void global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int te_http_client_new(uv_loop_t *loop, te_http_client_t **out, te_err_t *err)
+{
+    static uv_once_t once = UV_ONCE_INIT;
+    uv_once(&once, global_init);
+    te_http_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return te_err_set(err, TE_ENOMEM, "http client: out of memory");
+    c->multi = curl_multi_init();
+    if (!c->multi) {
+        free(c);
+        return te_err_set(err, TE_EIO, "http client: curl_multi_init failed");
+    }
+    c->loop = loop;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    *out = c;
+    return 0;
+}
+
+int te_http_client_post(te_http_client_t *c, const char *url, const char *const *headers,
+                        const char *body, size_t len, int64_t timeout_ms, te_http_client_cb cb,
+                        void *ud)
+{
+    if (c->closing)
+        return TE_ECLOSED;
+    if (!url || !cb)
+        return TE_EINVAL;
+    req_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return TE_ENOMEM;
+    r->easy = curl_easy_init();
+    r->body = malloc(len + 1);
+    if (!r->easy || !r->body) {
+        req_free(r);
+        return TE_ENOMEM;
+    }
+    memcpy(r->body, body, len);
+    r->body[len] = '\0';
+    for (size_t i = 0; headers && headers[i]; i++) {
+        struct curl_slist *h = curl_slist_append(r->headers, headers[i]);
+        if (!h) {
+            req_free(r);
+            return TE_ENOMEM;
+        }
+        r->headers = h;
+    }
+    r->cb = cb;
+    r->ud = ud;
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 5000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "telemetry-engine/" TE_VERSION);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        req_free(r);
+        return TE_ENOMEM;
+    }
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    return 0;
+}
+
+static void free_client(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void te_http_client_close(te_http_client_t *c)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = true;
+    while (c->reqs) {
+        req_t *r = c->reqs;
+        curl_multi_remove_handle(c->multi, r->easy);
+        req_unlink(c, r);
+        r->cb(r->ud, 0, "cancelled", "", 0);
+        req_free(r);
+    }
+    curl_multi_cleanup(c->multi); /* closes cached connections: socket_cb REMOVE */
+    c->multi = NULL;
+    while (c->socks) /* any curl did not remove */
+        drop_sock(c, c->socks);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, free_client);
+}
