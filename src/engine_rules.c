@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts/notify.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "engine_int.h"
@@ -48,6 +49,9 @@ struct te_engine_rules {
     size_t nrestore;
     bool tty;
     uint64_t emit_dropped, alert_save_failed;
+    te_notifier_t **notifiers;     /* built from the config's notifier blocks */
+    size_t nnotifiers;
+    uint64_t notify_sent, notify_failed;
 };
 
 /* ---- alert persistence (the writer's transaction) ---- */
@@ -191,6 +195,85 @@ static void notify_stdout(struct te_engine_rules *R, const te_alert_t *a,
     fflush(stdout);
 }
 
+/* ---- configured notifiers (webhook, slack, file) ---- */
+
+typedef struct notify_ctx {
+    struct te_engine_rules *R;
+    char name[64];
+} notify_ctx_t;
+
+static void notify_done(int rc, const char *msg, void *ud)
+{
+    notify_ctx_t *nc = ud;
+    if (rc == 0) {
+        nc->R->notify_sent++;
+    } else {
+        nc->R->notify_failed++;
+        te_log(TE_LOG_WARN, "notify", "%s", msg ? msg : te_strerror(rc));
+    }
+    free(nc);
+}
+
+static te_notifier_t *find_notifier(struct te_engine_rules *R, const char *name)
+{
+    for (size_t i = 0; i < R->nnotifiers; i++)
+        if (strcmp(R->notifiers[i]->name, name) == 0)
+            return R->notifiers[i];
+    return NULL;
+}
+
+/* Firing, repeats and resolutions go to every notifier the rule names
+ * (pending does not page anyone, as in Alertmanager). */
+static void notify_configured(struct te_engine_rules *R, const te_alert_t *a,
+                              te_alert_transition_t t)
+{
+    if (t != TE_ALERT_T_FIRING && t != TE_ALERT_T_REPEAT && t != TE_ALERT_T_RESOLVED)
+        return;
+    const char *status = t == TE_ALERT_T_RESOLVED ? "resolved" : "firing";
+    for (size_t i = 0; i < a->nnotify; i++) {
+        if (strcmp(a->notify[i], "stdout") == 0)
+            continue;
+        te_notifier_t *n = find_notifier(R, a->notify[i]);
+        if (!n) {
+            te_log(TE_LOG_WARN, "notify", "rule \"%s\": no notifier \"%s\" (declare it in "
+                   "telemetry.lua)", a->rule, a->notify[i]);
+            continue;
+        }
+        notify_ctx_t *nc = calloc(1, sizeof(*nc));
+        if (!nc) {
+            R->notify_failed++;
+            continue;
+        }
+        nc->R = R;
+        snprintf(nc->name, sizeof(nc->name), "%s", n->name);
+        if (n->send(n, a, status, notify_done, nc) < 0) {
+            free(nc);
+            R->notify_failed++;
+            te_log(TE_LOG_WARN, "notify", "notifier \"%s\": cannot send", n->name);
+        }
+    }
+}
+
+static void open_notifiers(struct te_engine_rules *R)
+{
+    const te_config_t *cfg = R->e->cfg;
+    R->notifiers = calloc(cfg->nnotifiers ? cfg->nnotifiers : 1, sizeof(*R->notifiers));
+    if (!R->notifiers)
+        return;
+    for (size_t i = 0; i < cfg->nnotifiers; i++) {
+        const te_config_notifier_t *c = &cfg->notifiers[i];
+        if (c->type && strcmp(c->type, "stdout") == 0)
+            continue;
+        te_err_t err = {0};
+        te_notifier_t *n = te_notifier_new(&R->e->loop, c, &err);
+        if (!n) {
+            te_log(TE_LOG_WARN, "notify", "%s; alerts for it are not delivered", err.msg);
+            continue;
+        }
+        R->notifiers[R->nnotifiers++] = n;
+    }
+}
+
 static void on_alert(void *ud, const te_alert_t *a, te_alert_transition_t t)
 {
     struct te_engine_rules *R = ud;
@@ -199,6 +282,8 @@ static void on_alert(void *ud, const te_alert_t *a, te_alert_transition_t t)
     persist(R, a, t);
     if (t != TE_ALERT_T_CLEARED && t != TE_ALERT_T_NONE && wants_stdout(a))
         notify_stdout(R, a, t);
+    if (!R->closed)
+        notify_configured(R, a, t);
 }
 
 /* ---- derived events (ctx.emit) ---- */
@@ -333,6 +418,7 @@ int te_engine_rules_start(te_engine_t *e, te_err_t *err)
         .on_emit = on_emit,
         .emit_ud = R,
     };
+    open_notifiers(R);
     R->rs = te_ruleset_new(&ro, err);
     if (!R->rs)
         return err ? err->code : TE_ENOMEM;
@@ -410,6 +496,10 @@ void te_engine_rules_close(te_engine_t *e)
         uv_close((uv_handle_t *)&R->timer, NULL);
     te_batch_free(R->emitted);
     R->emitted = NULL;
+    /* deliveries in flight end now ("cancelled", logged) */
+    for (size_t i = 0; i < R->nnotifiers; i++)
+        te_notifier_free(R->notifiers[i]);
+    R->nnotifiers = 0;
 }
 
 void te_engine_rules_free(te_engine_t *e)
@@ -423,6 +513,9 @@ void te_engine_rules_free(te_engine_t *e)
         rec_free(R->retry_head);
         R->retry_head = next;
     }
+    for (size_t i = 0; i < R->nnotifiers; i++) /* close was never called */
+        te_notifier_free(R->notifiers[i]);
+    free(R->notifiers);
     te_ruleset_free(R->rs);
     te_reload_free(R->scripts);
     for (size_t i = 0; i < R->nrestore; i++)
@@ -463,6 +556,8 @@ void te_engine_rules_counts(const te_engine_t *e, te_engine_rules_counts_t *out)
             out->rule_errors += st[i].errors;
     }
     out->groups_dropped = te_ruleset_groups_dropped(R->rs);
+    out->notify_sent = R->notify_sent;
+    out->notify_failed = R->notify_failed;
     out->reloads = te_reload_count(R->scripts);
     out->load_failures = te_reload_failures(R->scripts);
 }

@@ -60,6 +60,7 @@ typedef struct te_engine_rules_counts {
     uint64_t rule_errors;     /* run-time errors of rules and hooks, total */
     uint64_t groups_dropped;  /* events not counted: group limits reached */
     uint64_t reloads, load_failures;
+    uint64_t notify_sent, notify_failed; /* deliveries of configured notifiers */
 } te_engine_rules_counts_t;
 
 /* Fills out (all zero when rules are not running). Cannot fail. */

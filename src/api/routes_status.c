@@ -211,6 +211,12 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
                 "Events not counted in a rule because its group limit was reached.");
     te_buf_addf(&b, "te_rule_groups_dropped_total %llu\n",
                      (unsigned long long)rc.groups_dropped);
+    metric_head(&b, "te_notifications_total", "counter",
+                "Deliveries of configured notifiers (webhook, slack, file), by result.");
+    te_buf_addf(&b, "te_notifications_total{result=\"sent\"} %llu\n",
+                (unsigned long long)rc.notify_sent);
+    te_buf_addf(&b, "te_notifications_total{result=\"failed\"} %llu\n",
+                (unsigned long long)rc.notify_failed);
     metric_head(&b, "te_script_reloads_total", "counter", "Script reloads applied.");
     te_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
     metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
