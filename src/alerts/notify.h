@@ -1,7 +1,7 @@
 /* notify.h - notifiers: deliver an alert (SPEC §7 JSON) to a destination.
  * THREAD: loop thread only. send() is asynchronous: done_cb runs later on
  * the loop (never inside send) with 0 or a negative TE_E* and a message.
- * Implemented types so far: file, webhook, slack. Others are rejected by
+ * Implemented types so far: file, webhook, slack, exec. Others are rejected by
  * te_notifier_new. */
 #ifndef TE_ALERTS_NOTIFY_H
 #define TE_ALERTS_NOTIFY_H
@@ -42,6 +42,12 @@ te_notifier_t *te_notifier_file_new(uv_loop_t *loop, const char *name,
  * ("30/m", "2/s", "100/h"). Used by te_notifier_new. */
 te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const char *json,
                                        bool slack, te_err_t *err);
+
+/* Create an "exec" notifier: command (argv list or one path; no shell),
+ * timeout (default 10s, then SIGKILL). The alert JSON goes to the
+ * command's stdin; exit status 0 is a delivery. */
+te_notifier_t *te_notifier_exec_new(uv_loop_t *loop, const char *name, const char *json,
+                                    te_err_t *err);
 
 /* Free a notifier (NULL ok). */
 void te_notifier_free(te_notifier_t *n);
