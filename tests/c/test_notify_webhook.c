@@ -161,102 +161,95 @@ static void finish_loop(uv_loop_t *loop, te_notifier_t *n)
     assert_int_equal(uv_loop_close(loop), 0);
 }
 
+/* One receiver, loop, notifier and alert per test: the notifier's block is
+ * {"url":"http://127.0.0.1:PORT" path, then the extra keys}. */
+typedef struct fx {
+    receiver_t r;
+    uv_loop_t loop;
+    te_notifier_t *n;
+    te_alert_t a;
+} fx_t;
+
+static void fx_open(fx_t *f, mode_t_ mode, const char *type, const char *path, const char *extra)
+{
+    char json[256];
+    receiver_start(&f->r, mode);
+    uv_loop_init(&f->loop);
+    snprintf(json, sizeof(json), "{\"url\":\"http://127.0.0.1:%d%s\"%s}", f->r.port, path, extra);
+    f->n = notifier(&f->loop, type, json);
+    make_alert(&f->a);
+}
+
+/* Sends one "firing" notification and runs the loop until it is done. */
+static void fx_send(fx_t *f, outcome_t *o)
+{
+    assert_int_equal(f->n->send(f->n, &f->a, "firing", on_done, o), 0);
+    assert_int_equal(o->calls, 0); /* never inside send */
+    run_until(&f->loop, o);
+}
+
+static void fx_close(fx_t *f)
+{
+    te_alert_clear(&f->a);
+    finish_loop(&f->loop, f->n);
+    receiver_stop(&f->r);
+}
+
 static void webhook_delivers_spec_payload(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, ANSWER_OK);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char json[256];
-    snprintf(json, sizeof(json),
-             "{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:%d/alerts\","
-             "\"headers\":{\"X-Team\":\"llm\"}}", r.port);
-    te_notifier_t *n = notifier(&loop, "webhook", json);
-    te_alert_t a;
-    make_alert(&a);
+    fx_t f;
     outcome_t o = {0};
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o), 0);
-    assert_int_equal(o.calls, 0); /* never inside send */
-    run_until(&loop, &o);
+    fx_open(&f, ANSWER_OK, "webhook", "/alerts",
+            ",\"type\":\"webhook\",\"headers\":{\"X-Team\":\"llm\"}");
+    fx_send(&f, &o);
     assert_int_equal(o.rc, 0);
-    char *want = te_alert_to_json(&a, "firing");
-    assert_string_equal(r.last_body, want);
-    assert_non_null(strcasestr(r.last_head, "content-type: application/json"));
-    assert_non_null(strstr(r.last_head, "X-Team: llm"));
-    assert_non_null(strstr(r.last_head, "POST /alerts HTTP/1.1"));
+    char *want = te_alert_to_json(&f.a, "firing");
+    assert_string_equal(f.r.last_body, want);
+    assert_non_null(strcasestr(f.r.last_head, "content-type: application/json"));
+    assert_non_null(strstr(f.r.last_head, "X-Team: llm"));
+    assert_non_null(strstr(f.r.last_head, "POST /alerts HTTP/1.1"));
     free(want);
-    te_alert_clear(&a);
-    finish_loop(&loop, n);
-    receiver_stop(&r);
+    fx_close(&f);
 }
 
 static void webhook_retries_after_two_failures(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, ANSWER_FAIL_TWICE);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char json[256];
-    snprintf(json, sizeof(json), "{\"url\":\"http://127.0.0.1:%d/\",\"retries\":3}", r.port);
-    te_notifier_t *n = notifier(&loop, "webhook", json);
-    te_alert_t a;
-    make_alert(&a);
+    fx_t f;
     outcome_t o = {0};
+    fx_open(&f, ANSWER_FAIL_TWICE, "webhook", "/", ",\"retries\":3");
     uint64_t t0 = uv_hrtime();
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o), 0);
-    run_until(&loop, &o);
+    fx_send(&f, &o);
     assert_int_equal(o.rc, 0);
-    assert_int_equal(r.requests, 3);
+    assert_int_equal(f.r.requests, 3);
     assert_true(uv_hrtime() - t0 >= 1500u * 1000000u); /* backoff 0.5 s + 1 s */
-    te_alert_clear(&a);
-    finish_loop(&loop, n);
-    receiver_stop(&r);
+    fx_close(&f);
 }
 
 static void webhook_gives_up_on_a_silent_receiver(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, ANSWER_NEVER);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char json[256];
-    snprintf(json, sizeof(json),
-             "{\"url\":\"http://127.0.0.1:%d/\",\"timeout\":\"200ms\",\"retries\":1}", r.port);
-    te_notifier_t *n = notifier(&loop, "webhook", json);
-    te_alert_t a;
-    make_alert(&a);
+    fx_t f;
     outcome_t o = {0};
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o), 0);
-    run_until(&loop, &o);
+    fx_open(&f, ANSWER_NEVER, "webhook", "/", ",\"timeout\":\"200ms\",\"retries\":1");
+    fx_send(&f, &o);
     assert_int_equal(o.rc, TE_EIO);
     assert_non_null(strstr(o.msg, "notifier \"hook\""));
     assert_non_null(strstr(o.msg, "timed out"));
     assert_non_null(strstr(o.msg, "after 2 attempts"));
-    te_alert_clear(&a);
-    finish_loop(&loop, n);
-    receiver_stop(&r);
+    fx_close(&f);
 }
 
 static void slack_message_has_blocks_and_severity_colour(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, ANSWER_OK);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char json[256];
-    snprintf(json, sizeof(json), "{\"url\":\"http://127.0.0.1:%d/slack\"}", r.port);
-    te_notifier_t *n = notifier(&loop, "slack", json);
-    te_alert_t a;
-    make_alert(&a);
+    fx_t f;
     outcome_t o = {0};
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o), 0);
-    run_until(&loop, &o);
+    fx_open(&f, ANSWER_OK, "slack", "/slack", "");
+    fx_send(&f, &o);
     assert_int_equal(o.rc, 0);
-    cJSON *m = cJSON_Parse(r.last_body);
+    cJSON *m = cJSON_Parse(f.r.last_body);
     assert_non_null(m);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(m, "text")),
                         "openai/m error rate 8.3% (5m)");
@@ -268,34 +261,22 @@ static void slack_message_has_blocks_and_severity_colour(void **state)
         cJSON_GetObjectItem(cJSON_GetObjectItem(b0, "text"), "text"));
     assert_string_equal(head, "*[FIRING] warning* `llm-error-rate` provider=openai model=m");
     cJSON_Delete(m);
-    te_alert_clear(&a);
-    finish_loop(&loop, n);
-    receiver_stop(&r);
+    fx_close(&f);
 }
 
 static void webhook_rate_limit_refuses_past_the_rate(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, ANSWER_OK);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    char json[256];
-    snprintf(json, sizeof(json), "{\"url\":\"http://127.0.0.1:%d/\",\"rate_limit\":\"2/h\"}",
-             r.port);
-    te_notifier_t *n = notifier(&loop, "webhook", json);
-    te_alert_t a;
-    make_alert(&a);
+    fx_t f;
     outcome_t o1 = {0}, o2 = {0};
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o1), 0);
-    assert_int_equal(n->send(n, &a, "firing", on_done, &o2), 0);
-    run_until(&loop, &o1);
-    run_until(&loop, &o2);
+    fx_open(&f, ANSWER_OK, "webhook", "/", ",\"rate_limit\":\"2/h\"");
+    assert_int_equal(f.n->send(f.n, &f.a, "firing", on_done, &o1), 0);
+    assert_int_equal(f.n->send(f.n, &f.a, "firing", on_done, &o2), 0);
+    run_until(&f.loop, &o1);
+    run_until(&f.loop, &o2);
     assert_int_equal(o1.rc + o2.rc, TE_EFULL); /* one delivered, one refused */
     assert_non_null(strstr(o1.rc ? o1.msg : o2.msg, "rate limited"));
-    te_alert_clear(&a);
-    finish_loop(&loop, n);
-    receiver_stop(&r);
+    fx_close(&f);
 }
 
 static void webhook_bad_blocks_are_named(void **state)
