@@ -115,22 +115,25 @@ double te_engine_rate(const te_engine_t *e)
 
 typedef void (*route_fn)(te_engine_t *e, te_http_req_t *req);
 
+/* A path ending in '/' matches that prefix followed by at least one more
+ * character (the handler reads the rest: "/v1/reports/{name}"); any other
+ * path matches exactly. Exact routes are tried first. */
 typedef struct route {
     const char *path;
-    route_fn get, post;
+    route_fn get, post, del;
     const char *allow;
 } route_t;
 
 static const route_t routes[] = {
-    {"/v1/events", te_api_events_get, te_api_events_post, "GET, POST"},
-    {"/v1/query", te_api_query_get, NULL, "GET"},
-    {"/v1/health", te_api_health, NULL, "GET"},
-    {"/v1/status", te_api_status, NULL, "GET"},
-    {"/v1/rules", te_api_rules_get, NULL, "GET"},
-    {"/v1/rules/reload", NULL, te_api_rules_reload, "POST"},
-    {"/v1/alerts", te_api_alerts_get, NULL, "GET"},
-    {"/metrics", te_api_metrics, NULL, "GET"},
-    {"/", te_api_dashboard, NULL, "GET"},
+    {"/v1/events", te_api_events_get, te_api_events_post, NULL, "GET, POST"},
+    {"/v1/query", te_api_query_get, NULL, NULL, "GET"},
+    {"/v1/health", te_api_health, NULL, NULL, "GET"},
+    {"/v1/status", te_api_status, NULL, NULL, "GET"},
+    {"/v1/rules", te_api_rules_get, NULL, NULL, "GET"},
+    {"/v1/rules/reload", NULL, te_api_rules_reload, NULL, "POST"},
+    {"/v1/alerts", te_api_alerts_get, NULL, NULL, "GET"},
+    {"/metrics", te_api_metrics, NULL, NULL, "GET"},
+    {"/", te_api_dashboard, NULL, NULL, "GET"},
 };
 
 /* SPEC 10: ingest for posting events, admin for other POSTs (reloads),
@@ -141,7 +144,7 @@ static bool authorized(te_engine_t *e, te_http_req_t *req, const route_t *r)
     unsigned scope;
     if (!e->auth || strcmp(r->path, "/v1/health") == 0)
         return true;
-    if (req->method == HTTP_POST)
+    if (req->method == HTTP_POST || req->method == HTTP_DELETE)
         scope = r->post == te_api_events_post ? TE_SCOPE_INGEST : TE_SCOPE_ADMIN;
     else
         scope = TE_SCOPE_READ;
@@ -153,33 +156,53 @@ static bool authorized(te_engine_t *e, te_http_req_t *req, const route_t *r)
     return false;
 }
 
+static bool route_matches(const route_t *r, const char *path, size_t plen, bool prefix)
+{
+    size_t rlen = strlen(r->path);
+    bool is_prefix = rlen > 1 && r->path[rlen - 1] == '/';
+    if (is_prefix != prefix)
+        return false;
+    if (!prefix)
+        return rlen == plen && strncmp(r->path, path, plen) == 0;
+    return plen > rlen && strncmp(r->path, path, rlen) == 0;
+}
+
+static void dispatch(te_engine_t *e, te_http_req_t *req, const route_t *r)
+{
+    char allow[64];
+    if (!authorized(e, req, r))
+        return;
+    route_fn fn = NULL;
+    if (req->method == HTTP_GET)
+        fn = r->get;
+    else if (req->method == HTTP_POST)
+        fn = r->post;
+    else if (req->method == HTTP_DELETE)
+        fn = r->del;
+    if (fn) {
+        fn(e, req);
+        return;
+    }
+    snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
+    te_http_respond_error(req, 405, allow, "method %s is not allowed on %s (allowed: %s)",
+                          http_method_str((enum http_method)req->method), req->path, r->allow);
+}
+
 static void on_request(te_http_req_t *req, void *ud)
 {
     te_engine_t *e = ud;
-    char allow[64];
     size_t plen = strlen(req->path);
 
     /* one trailing slash is forgiven ("/v1/events/") */
     if (plen > 1 && req->path[plen - 1] == '/')
         plen--;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        const route_t *r = &routes[i];
-        if (strlen(r->path) != plen || strncmp(r->path, req->path, plen) != 0)
-            continue;
-        if (!authorized(e, req, r))
-            return;
-        if (req->method == HTTP_GET && r->get) {
-            r->get(e, req);
-            return;
+    for (int prefix = 0; prefix < 2; prefix++) {
+        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+            if (route_matches(&routes[i], req->path, plen, prefix)) {
+                dispatch(e, req, &routes[i]);
+                return;
+            }
         }
-        if (req->method == HTTP_POST && r->post) {
-            r->post(e, req);
-            return;
-        }
-        snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
-        te_http_respond_error(req, 405, allow, "method %s is not allowed on %s (allowed: %s)",
-                              http_method_str((enum http_method)req->method), r->path, r->allow);
-        return;
     }
     te_http_respond_error(req, 404, NULL, "no route for %s %s",
                           http_method_str((enum http_method)req->method), req->path);

@@ -35,7 +35,11 @@
 #include <stddef.h>
 
 /* Schema version this build writes; user_version above it is refused. */
-#define TE_SQL_SCHEMA_VERSION 2
+#include "store/sql_v3.h" /* alert lifecycle: acks, silences, outbox */
+#include "store/sql_v4.h" /* rollups */
+#include "store/sql_v5.h" /* detector state, recommendations */
+
+#define TE_SQL_SCHEMA_VERSION 5
 
 static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     /* 0 -> 1: the spine */
@@ -82,6 +86,12 @@ static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     "  severity TEXT NOT NULL, value REAL, summary TEXT, reason TEXT,"
     "  at_ns INTEGER NOT NULL);"
     "CREATE INDEX alert_history_alert ON alert_history(alert_id, seq);",
+    /* 2 -> 3 */
+    TE_SQL_MIGRATION_3,
+    /* 3 -> 4 */
+    TE_SQL_MIGRATION_4,
+    /* 4 -> 5 */
+    TE_SQL_MIGRATION_5,
 };
 
 /* --- db.c --- */
