@@ -23,7 +23,11 @@
 #include "core/time.h"
 #include "pipeline/writer.h"
 #include "store/store.h"
+#include "store/sql.h"
 #include "store/store_int.h" /* st->db for te_field() and damage tests */
+
+#define TE_STR(x) #x
+#define TE_XSTR(x) TE_STR(x)
 
 #define T0 INT64_C(1763632800000000000) /* 2025-11-20T10:00:00Z */
 #define SEC INT64_C(1000000000)
@@ -140,7 +144,7 @@ static void open_creates_schema_and_reopen_keeps_version(void **state)
     te_store_t *st = open_rw(f);
     te_store_stats_t s;
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
-    assert_int_equal(s.schema_version, 2);
+    assert_int_equal(s.schema_version, TE_SQL_SCHEMA_VERSION);
     assert_int_equal(s.events, 0);
     assert_string_equal(te_store_path(st), f->db);
     assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history", NULL, NULL, NULL),
@@ -149,13 +153,13 @@ static void open_creates_schema_and_reopen_keeps_version(void **state)
     te_store_close(st);
     st = open_rw(f); /* second open: no migration re-run, data kept */
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
-    assert_int_equal(s.schema_version, 2);
+    assert_int_equal(s.schema_version, TE_SQL_SCHEMA_VERSION);
     assert_int_equal(s.events, 1);
     assert_true(s.file_bytes > 0);
     te_store_close(st);
 }
 
-static void open_migrates_v1_database_to_v2(void **state)
+static void open_migrates_v1_database_to_current(void **state)
 {
     fx_t *f = *state;
     te_store_t *st = open_rw(f);
@@ -168,7 +172,7 @@ static void open_migrates_v1_database_to_v2(void **state)
     st = open_rw(f);
     te_store_stats_t s;
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
-    assert_int_equal(s.schema_version, 2);
+    assert_int_equal(s.schema_version, TE_SQL_SCHEMA_VERSION);
     assert_int_equal(s.events, 1);
     assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history", NULL, NULL, NULL),
                      SQLITE_OK);
@@ -188,7 +192,8 @@ static void open_newer_schema_is_refused(void **state)
     te_err_t err = {0};
     assert_int_equal(te_store_open(&o, &st, &err), TE_ESQLITE);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 99, newer than this build's 2"));
+    assert_non_null(
+        strstr(err.msg, "schema version 99, newer than this build's " TE_XSTR(TE_SQL_SCHEMA_VERSION)));
     o.readonly = true;
     assert_int_equal(te_store_open(&o, &st, &err), TE_ESQLITE);
     assert_non_null(strstr(err.msg, "newer"));
@@ -710,7 +715,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(open_creates_schema_and_reopen_keeps_version),
         T(open_durability_sets_wal_and_synchronous),
-        T(open_migrates_v1_database_to_v2),
+        T(open_migrates_v1_database_to_current),
         T(open_newer_schema_is_refused),
         T(open_ro_missing_or_empty_fails_clearly),
         T(insert_same_source_id_is_duplicate),
