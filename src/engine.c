@@ -25,6 +25,8 @@
 #include "core/time.h"
 #include "engine_int.h"
 #include "api/auth.h"
+#include "engine_recs.h"
+#include "engine_retention.h"
 #include "engine_rules.h"
 #include "store/store.h"
 
@@ -132,6 +134,9 @@ static const route_t routes[] = {
     {"/v1/rules", te_api_rules_get, NULL, NULL, "GET"},
     {"/v1/rules/reload", NULL, te_api_rules_reload, NULL, "POST"},
     {"/v1/alerts", te_api_alerts_get, NULL, NULL, "GET"},
+    {"/v1/recommendations", te_api_recs_get, NULL, NULL, "GET"},
+    {"/v1/reports", te_api_reports_list, NULL, NULL, "GET"},
+    {"/v1/reports/", te_api_report_get, NULL, NULL, "GET"},
     {"/metrics", te_api_metrics, NULL, NULL, "GET"},
     {"/", te_api_dashboard, NULL, NULL, "GET"},
 };
@@ -233,6 +238,8 @@ static void shutdown_engine(te_engine_t *e)
     te_stream_listener_close(e->unix_l);
     te_udp_listener_close(e->udp);
     te_engine_rules_close(e); /* before the drain: last alert transitions commit */
+    te_engine_recs_close(e);
+    te_engine_retention_close(e);
     if (e->writer) {
         te_writer_t *w = e->writer;
         /* count what completes from now on: queued batches plus what the
@@ -417,6 +424,10 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     if (rc == 0)
         rc = te_engine_rules_start(e, err);
     if (rc == 0)
+        rc = te_engine_recs_start(e, err);
+    if (rc == 0)
+        rc = te_engine_retention_start(e, err);
+    if (rc == 0)
         rc = start_listeners(e, err);
     if (rc == 0) {
         te_log(TE_LOG_INFO, "engine", "serving %s (queue %zu events, body limit %zu bytes)",
@@ -436,6 +447,8 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     te_stream_listener_free(e->unix_l);
     te_udp_listener_free(e->udp);
     te_engine_rules_free(e);
+    te_engine_recs_free(e);
+    te_engine_retention_free(e);
     te_auth_free(e->auth);
     pthread_mutex_destroy(&e->done_lock);
     free(e);

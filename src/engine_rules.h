@@ -47,6 +47,10 @@ int te_engine_rules_reload(struct te_engine *e, void (*cb)(void *ud), void *ud);
 struct te_ruleset *te_engine_rules_set(const struct te_engine *e);
 struct te_reload *te_engine_rules_scripts(const struct te_engine *e);
 
+/* The notification side (engine_alerts.h; NULL before open). */
+struct te_engine_alerts;
+struct te_engine_alerts *te_engine_rules_alerts(const struct te_engine *e);
+
 /* Stops the timer and the watchers (before the writer stops, so that the
  * last alert transitions commit in the drain). Idempotent. */
 void te_engine_rules_close(struct te_engine *e);

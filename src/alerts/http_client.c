@@ -24,8 +24,9 @@ typedef struct sock_ctx {
 
 typedef struct req {
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* HTTP headers, or SMTP recipients */
     char *body;
+    size_t body_len, body_off;  /* SMTP: the message, read by curl */
     te_buf_t answer;
     te_http_client_cb cb;
     void *ud;
@@ -209,50 +210,45 @@ int te_http_client_new(uv_loop_t *loop, te_http_client_t **out, te_err_t *err)
     return 0;
 }
 
-int te_http_client_post(te_http_client_t *c, const char *url, const char *const *headers,
-                        const char *body, size_t len, int64_t timeout_ms, te_http_client_cb cb,
-                        void *ud)
+/* A request with a copy of body and the list (headers or recipients). */
+static req_t *req_new(const char *body, size_t len, const char *const *list, int64_t timeout_ms,
+                      te_http_client_cb cb, void *ud)
 {
-    if (c->closing)
-        return TE_ECLOSED;
-    if (!url || !cb)
-        return TE_EINVAL;
     req_t *r = calloc(1, sizeof(*r));
     if (!r)
-        return TE_ENOMEM;
+        return NULL;
     r->easy = curl_easy_init();
     r->body = malloc(len + 1);
     if (!r->easy || !r->body) {
         req_free(r);
-        return TE_ENOMEM;
+        return NULL;
     }
     memcpy(r->body, body, len);
     r->body[len] = '\0';
-    for (size_t i = 0; headers && headers[i]; i++) {
-        struct curl_slist *h = curl_slist_append(r->headers, headers[i]);
+    r->body_len = len;
+    for (size_t i = 0; list && list[i]; i++) {
+        struct curl_slist *h = curl_slist_append(r->headers, list[i]);
         if (!h) {
             req_free(r);
-            return TE_ENOMEM;
+            return NULL;
         }
         r->headers = h;
     }
     r->cb = cb;
     r->ud = ud;
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 5000));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "telemetry-engine/" TE_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+    return r;
+}
+
+static int req_start(te_http_client_t *c, req_t *r)
+{
+    if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
         req_free(r);
         return TE_ENOMEM;
     }
@@ -261,6 +257,96 @@ int te_http_client_post(te_http_client_t *c, const char *url, const char *const 
         c->reqs->prev = r;
     c->reqs = r;
     return 0;
+}
+
+int te_http_client_post(te_http_client_t *c, const char *url, const char *const *headers,
+                        const char *body, size_t len, int64_t timeout_ms, te_http_client_cb cb,
+                        void *ud)
+{
+    if (c->closing)
+        return TE_ECLOSED;
+    if (!url || !cb)
+        return TE_EINVAL;
+    req_t *r = req_new(body, len, headers, timeout_ms, cb, ud);
+    if (!r)
+        return TE_ENOMEM;
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "telemetry-engine/" TE_VERSION);
+    return req_start(c, r);
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    req_t *r = ud;
+    size_t n = size * nitems, left = r->body_len - r->body_off;
+    if (n > left)
+        n = left;
+    memcpy(buf, r->body + r->body_off, n);
+    r->body_off += n;
+    return n;
+}
+
+/* SMTP: keeps the server's last error reply line (4xx/5xx; else its last
+ * line) as the answer, so a failure can quote it ("554 5.7.1 rejected")
+ * rather than the "221 bye" to curl's QUIT; curl only reports the code. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *ud)
+{
+    (void)e;
+    req_t *r = ud;
+    if (type != CURLINFO_HEADER_IN)
+        return 0;
+    while (size > 0 && (data[size - 1] == '\n' || data[size - 1] == '\r'))
+        size--;
+    size_t start = size;
+    while (start > 0 && data[start - 1] != '\n')
+        start--;
+    if (start == size)
+        return 0;
+    if (size - start > 300)
+        size = start + 300;
+    bool had_error = r->answer.len > 0 && (r->answer.p[0] == '4' || r->answer.p[0] == '5');
+    if (had_error && data[start] != '4' && data[start] != '5')
+        return 0;
+    r->answer.len = 0;
+    te_buf_add(&r->answer, data + start, size - start);
+    return 0;
+}
+
+int te_http_client_mail(te_http_client_t *c, const te_mail_t *m, const char *message, size_t len,
+                        int64_t timeout_ms, te_http_client_cb cb, void *ud)
+{
+    if (c->closing)
+        return TE_ECLOSED;
+    if (!m->url || !m->from || !m->to || !m->to[0] || !cb)
+        return TE_EINVAL;
+    req_t *r = req_new(message, len, m->to, timeout_ms, cb, ud);
+    if (!r)
+        return TE_ENOMEM;
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, m->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, r->headers);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     m->require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, r);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L); /* the debug function sees the replies */
+    if (m->username)
+        curl_easy_setopt(e, CURLOPT_USERNAME, m->username);
+    if (m->password)
+        curl_easy_setopt(e, CURLOPT_PASSWORD, m->password);
+    return req_start(c, r);
 }
 
 static void free_client(uv_handle_t *h)

@@ -1,6 +1,6 @@
 /*
- * http_client.h - outbound HTTP on the libuv loop through libcurl's multi
- * interface (webhooks, Slack).
+ * http_client.h - outbound HTTP and SMTP on the libuv loop through
+ * libcurl's multi interface (webhooks, Slack, email).
  *
  * THREAD: loop. curl_multi_socket_action is driven by one uv_poll_t per
  * socket curl opens and one uv_timer_t for curl's timeouts, so a slow or
@@ -37,6 +37,26 @@ int te_http_client_new(uv_loop_t *loop, te_http_client_t **out, te_err_t *err);
 int te_http_client_post(te_http_client_t *c, const char *url, const char *const *headers,
                         const char *body, size_t len, int64_t timeout_ms, te_http_client_cb cb,
                         void *ud);
+
+/* An SMTP delivery (the email notifier): url "smtp://host:port" (STARTTLS
+ * when the server offers it, required with require_tls) or
+ * "smtps://host:port" (TLS from the start). */
+typedef struct te_mail {
+    const char *url;
+    const char *from;
+    const char *const *to;   /* NULL-terminated, at least one */
+    const char *username, *password; /* may be NULL */
+    int require_tls;
+} te_mail_t;
+
+/* Sends message (a whole RFC 5322 message with CRLF line ends, copied)
+ * through SMTP; libcurl dot-stuffs lines that start with '.'. Same
+ * callback contract as te_http_client_post; status is the last SMTP reply
+ * code (250 on success) and body the server's last error reply line
+ * ("554 5.7.1 no thanks"; else its last line), also on an error ("DATA
+ * failed: 554"). */
+int te_http_client_mail(te_http_client_t *c, const te_mail_t *m, const char *message, size_t len,
+                        int64_t timeout_ms, te_http_client_cb cb, void *ud);
 
 /* Cancels every request (their callbacks run now with error "cancelled"),
  * closes the handles and frees the client once libuv has closed them (run

@@ -14,6 +14,8 @@ te_notifier_t *te_notifier_new(uv_loop_t *loop, const te_config_notifier_t *cfg,
         return te_notifier_file_new(loop, cfg->name, cfg->json, err);
     if (strcmp(cfg->type, "exec") == 0)
         return te_notifier_exec_new(loop, cfg->name, cfg->json, err);
+    if (strcmp(cfg->type, "email") == 0)
+        return te_notifier_email_new(loop, cfg->name, cfg->json, err);
     if (strcmp(cfg->type, "webhook") == 0 || strcmp(cfg->type, "slack") == 0)
         return te_notifier_webhook_new(loop, cfg->name, cfg->json,
                                        strcmp(cfg->type, "slack") == 0, err);

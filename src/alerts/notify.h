@@ -1,7 +1,7 @@
 /* notify.h - notifiers: deliver an alert (SPEC §7 JSON) to a destination.
  * THREAD: loop thread only. send() is asynchronous: done_cb runs later on
  * the loop (never inside send) with 0 or a negative TE_E* and a message.
- * Implemented types so far: file, webhook, slack, exec. Others are rejected by
+ * Implemented types so far: file, webhook, slack, email, exec. Others are rejected by
  * te_notifier_new. */
 #ifndef TE_ALERTS_NOTIFY_H
 #define TE_ALERTS_NOTIFY_H
@@ -22,6 +22,10 @@ struct te_notifier {
     uv_loop_t *loop;
     int (*send)(te_notifier_t *n, const te_alert_t *a, const char *status,
                 te_notify_done_cb done, void *ud);
+    /* Optional (NULL: the dispatcher sends a group alert by alert): one
+     * message for n alerts of a notification group, status[i] for a[i]. */
+    int (*send_group)(te_notifier_t *n, const te_alert_t *const *a, const char *const *status,
+                      size_t count, te_notify_done_cb done, void *ud);
     void (*free)(te_notifier_t *n);
     void *impl;
 };
@@ -43,11 +47,28 @@ te_notifier_t *te_notifier_file_new(uv_loop_t *loop, const char *name,
 te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const char *json,
                                        bool slack, te_err_t *err);
 
+/* Create an "email" notifier (SMTP through libcurl): keys smtp (required,
+ * "smtp://host:port" or "smtps://host:port" = TLS from the start), from
+ * (required), to (an address or a list, required), username, password,
+ * tls ("try" = STARTTLS when offered, the default; "always" = refuse to
+ * send without it), timeout (default 10s per attempt), retries (default 3)
+ * and rate_limit as the webhook. The message is multipart/alternative
+ * (text and HTML). Used by te_notifier_new. */
+te_notifier_t *te_notifier_email_new(uv_loop_t *loop, const char *name, const char *json,
+                                     te_err_t *err);
+
 /* Create an "exec" notifier: command (argv list or one path; no shell),
  * timeout (default 10s, then SIGKILL). The alert JSON goes to the
  * command's stdin; exit status 0 is a delivery. */
 te_notifier_t *te_notifier_exec_new(uv_loop_t *loop, const char *name, const char *json,
                                     te_err_t *err);
+
+/* The payload of a notification group (webhook and exec bodies):
+ * {"version":1,"status":S,"count":N,"alerts":[P1,...]} where each Pi is
+ * the SPEC section 7 payload of a[i] with status[i], and S is "firing"
+ * when any of them fires (or flaps), else "resolved". Malloc'd text
+ * (caller frees) or NULL on ENOMEM. */
+char *te_alert_group_json(const te_alert_t *const *a, const char *const *status, size_t count);
 
 /* Free a notifier (NULL ok). */
 void te_notifier_free(te_notifier_t *n);

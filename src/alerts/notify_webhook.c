@@ -1,24 +1,29 @@
 /*
- * notify_webhook.c - the webhook and slack notifiers (SPEC section 7).
+ * notify_webhook.c - the webhook, slack and email notifiers (SPEC section 7).
  *
- * THREAD: loop. Both POST JSON through the curl-multi client
- * (alerts/http_client.h): webhook the stable SPEC 7 payload, slack an
- * incoming-webhook message with blocks and a colour by severity. A
- * delivery that fails (no answer, timeout, a non-2xx status) is retried
- * `retries` times (default 3) after 0.5 s, 1 s, 2 s, ... ; `timeout`
- * (default 5s) bounds each attempt; `rate_limit` ("30/m", "2/s", "100/h",
- * or a bare number per minute) refuses sends past the rate with TE_EFULL
- * so the caller can retry later.
+ * THREAD: loop. All go through the curl-multi client (alerts/http_client.h):
+ * webhook POSTs the stable SPEC 7 payload, slack an incoming-webhook
+ * message with blocks and a colour by severity, email sends over SMTP a
+ * multipart/alternative message (text and HTML, quoted-printable, every
+ * value HTML-escaped in the HTML part; the subject an RFC 2047 encoded word
+ * when it is not plain ASCII). A delivery that fails (no answer, timeout,
+ * a non-2xx status, an SMTP error reply) is retried `retries` times
+ * (default 3) after 0.5 s, 1 s, 2 s, ... ; `timeout` (default 5s, email
+ * 10s) bounds each attempt; `rate_limit` ("30/m", "2/s", "100/h", or a bare
+ * number per minute) refuses sends past the rate with TE_EFULL so the
+ * caller can retry later.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "alerts/http_client.h"
 #include "alerts/notify.h"
+#include "core/buf.h"
 #include "core/time.h"
 
 #define MAX_HEADERS 32
@@ -29,7 +34,10 @@ typedef struct hook_impl {
     int64_t timeout_ms;
     int retries;
     bool slack;
-    char *headers[MAX_HEADERS + 2]; /* "Name: value", NULL-terminated */
+    bool email;                     /* SMTP instead of HTTP (url is smtp[s]://) */
+    char *from, *username, *password;
+    bool require_tls;
+    char *headers[MAX_HEADERS + 2]; /* HTTP: "Name: value"; email: recipients; NULL-terminated */
     double rate_per_s;              /* 0: no limit */
     double tokens;                  /* token bucket */
     int64_t refill_ns;
@@ -86,8 +94,7 @@ static void on_answer(void *ud, long status, const char *error, const char *body
     attempt_t *at = ud;
     hook_impl_t *h = at->n->impl;
     char msg[512];
-    (void)len;
-    if (!error && status >= 200 && status < 300) {
+    if (!error && (h->email || (status >= 200 && status < 300))) {
         finish(at, 0, NULL);
         return;
     }
@@ -96,7 +103,10 @@ static void on_answer(void *ud, long status, const char *error, const char *body
         finish(at, TE_ECLOSED, msg);
         return;
     }
-    if (error)
+    if (error && h->email && len > 0)
+        snprintf(msg, sizeof(msg), "notifier \"%s\": %s: %s (server said \"%.200s\")",
+                 at->n->name, h->url, error, body);
+    else if (error)
         snprintf(msg, sizeof(msg), "notifier \"%s\": %s: %s", at->n->name, h->url, error);
     else
         snprintf(msg, sizeof(msg), "notifier \"%s\": %s answered HTTP %ld: %.200s", at->n->name,
@@ -119,8 +129,16 @@ static void post(attempt_t *at)
 {
     hook_impl_t *h = at->n->impl;
     at->tries++;
-    int rc = te_http_client_post(h->client, h->url, (const char *const *)h->headers, at->body,
+    int rc;
+    if (h->email) {
+        te_mail_t m = {.url = h->url, .from = h->from, .to = (const char *const *)h->headers,
+                       .username = h->username, .password = h->password,
+                       .require_tls = h->require_tls};
+        rc = te_http_client_mail(h->client, &m, at->body, at->len, h->timeout_ms, on_answer, at);
+    } else {
+        rc = te_http_client_post(h->client, h->url, (const char *const *)h->headers, at->body,
                                  at->len, h->timeout_ms, on_answer, at);
+    }
     if (rc < 0) {
         char msg[300];
         snprintf(msg, sizeof(msg), "notifier \"%s\": cannot start a request: %s", at->n->name,
@@ -184,6 +202,264 @@ static char *slack_body(const te_alert_t *a, const char *status)
     return out;
 }
 
+/* --- email: an RFC 5322 / MIME message ----------------------------------- */
+
+/* The address inside "Name <addr>", or the whole string, into out. */
+static void bare_address(const char *s, char *out, size_t cap)
+{
+    const char *lt = strrchr(s, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt)
+        snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
+    else
+        snprintf(out, cap, "%s", s);
+}
+
+static void add_b64(te_buf_t *b, const unsigned char *s, size_t n)
+{
+    static const char d[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        char q[4] = {d[v >> 18 & 63], d[v >> 12 & 63], i + 1 < n ? d[v >> 6 & 63] : '=',
+                     i + 2 < n ? d[v & 63] : '='};
+        te_buf_add(b, q, 4);
+    }
+}
+
+/* "Subject: s": as is when printable ASCII that fits a line, else RFC 2047
+ * encoded words of at most 75 characters, one per folded line, never
+ * splitting a UTF-8 sequence. Control characters become spaces. */
+static void add_subject(te_buf_t *b, const char *subject)
+{
+    char *s = strdup(subject);
+    if (!s) {
+        b->oom = true;
+        return;
+    }
+    bool plain = strlen(s) <= 900;
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        if (*p >= 0x80 || (p[0] == '=' && p[1] == '?'))
+            plain = false;
+    }
+    te_buf_adds(b, "Subject: ");
+    if (plain) {
+        te_buf_adds(b, s);
+    } else {
+        size_t n = strlen(s), i = 0;
+        while (i < n) {
+            size_t k = n - i < 45 ? n - i : 45; /* 45 bytes -> 60 base64 chars */
+            while (k > 1 && i + k < n && ((unsigned char)s[i + k] & 0xC0) == 0x80)
+                k--; /* do not cut inside a character */
+            te_buf_adds(b, i ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+            add_b64(b, (const unsigned char *)s + i, k);
+            te_buf_adds(b, "?=");
+            i += k;
+        }
+    }
+    te_buf_adds(b, "\r\n");
+    free(s);
+}
+
+/* Appends text (lines end in "\n" or "\r\n") as quoted-printable (RFC 2045
+ * 6.7): CRLF hard breaks, soft breaks keep every line within 76 characters,
+ * '=', non-ASCII, controls and a space before a line end are encoded. */
+static void add_qp(te_buf_t *b, const char *text)
+{
+    size_t col = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\r' && p[1] == '\n')
+            continue;
+        if (*p == '\n') {
+            te_buf_adds(b, "\r\n");
+            col = 0;
+            continue;
+        }
+        bool at_eol = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
+        char tok[4];
+        size_t tl = 1;
+        if ((*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !at_eol))
+            tok[0] = (char)*p;
+        else
+            tl = (size_t)snprintf(tok, sizeof(tok), "=%02X", *p);
+        if (col + tl > 75) {
+            te_buf_adds(b, "=\r\n");
+            col = 0;
+        }
+        te_buf_add(b, tok, tl);
+        col += tl;
+    }
+}
+
+/* Appends s with & < > " ' escaped for HTML. */
+static void add_html(te_buf_t *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': te_buf_adds(b, "&amp;"); break;
+        case '<': te_buf_adds(b, "&lt;"); break;
+        case '>': te_buf_adds(b, "&gt;"); break;
+        case '"': te_buf_adds(b, "&quot;"); break;
+        case '\'': te_buf_adds(b, "&#39;"); break;
+        default: te_buf_add(b, s, 1);
+        }
+    }
+}
+
+/* "k=v, k2=v2" (or "-" when n is 0) into b. */
+static void add_pairs(te_buf_t *b, char *const *keys, char *const *values, size_t n)
+{
+    if (n == 0)
+        te_buf_adds(b, "-");
+    for (size_t i = 0; i < n; i++)
+        te_buf_addf(b, "%s%s=%s", i ? ", " : "", keys[i], values[i]);
+}
+
+/* The fields shown in both parts, as (label, value) rows. */
+#define MAIL_ROWS 10
+static void mail_rows(const te_alert_t *a, const char *status, te_buf_t vals[MAIL_ROWS],
+                      const char *labels[MAIL_ROWS])
+{
+    static const char *const names[MAIL_ROWS] = {"Status",    "Rule",    "Severity", "Group",
+                                                 "Labels",    "Value",   "Summary",  "Starts at",
+                                                 "Ends at",   "Alert id"};
+    char t[40];
+    for (int i = 0; i < MAIL_ROWS; i++)
+        labels[i] = names[i];
+    te_buf_adds(&vals[0], status);
+    te_buf_adds(&vals[1], a->rule ? a->rule : "");
+    te_buf_adds(&vals[2], te_severity_name(a->severity));
+    add_pairs(&vals[3], a->group_keys, a->group_values, a->ngroup);
+    add_pairs(&vals[4], a->label_keys, a->label_values, a->nlabels);
+    if (a->has_value)
+        te_buf_addf(&vals[5], "%.15g", a->value);
+    else
+        te_buf_adds(&vals[5], "-");
+    te_buf_adds(&vals[6], a->summary ? a->summary : "-");
+    te_time_format_rfc3339(a->starts_at_ns, t, sizeof(t));
+    te_buf_adds(&vals[7], t);
+    if (a->ends_at_ns) {
+        te_time_format_rfc3339(a->ends_at_ns, t, sizeof(t));
+        te_buf_adds(&vals[8], t);
+    } else {
+        te_buf_adds(&vals[8], "-");
+    }
+    te_buf_addf(&vals[9], "%s (fingerprint %s)", a->id, a->fingerprint);
+}
+
+/* The whole message: headers, then multipart/alternative with a text/plain
+ * and a text/html part, both UTF-8 quoted-printable (so every line is short
+ * and 7-bit; libcurl dot-stuffs lines that start with '.'). NULL on ENOMEM. */
+static char *mail_message(const hook_impl_t *h, const te_alert_t *a, const char *status)
+{
+    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static unsigned counter;
+    te_buf_t m = {0}, text = {0}, html = {0}, subject = {0}, vals[MAIL_ROWS] = {{0}};
+    const char *labels[MAIL_ROWS];
+    char st[16], addr[256], domain[256] = "", date[64];
+    int64_t now = te_time_now_ns();
+    time_t secs = (time_t)(now / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday],
+             tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(st, sizeof(st), "%s", status);
+    for (char *p = st; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    bare_address(h->from, addr, sizeof(addr));
+    const char *at = strrchr(addr, '@');
+    size_t dn = 0;
+    for (const char *p = at ? at + 1 : ""; *p && dn + 1 < sizeof(domain); p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '.' || *p == '-')
+            domain[dn++] = *p;
+    domain[dn] = '\0';
+    mail_rows(a, status, vals, labels);
+
+    /* Subject: [FIRING] rule severity: summary (the group when no summary) */
+    te_buf_addf(&subject, "[%s] %s %s: ", st, a->rule ? a->rule : "",
+                te_severity_name(a->severity));
+    te_buf_adds(&subject, a->summary ? a->summary : vals[3].p);
+
+    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, h->from);
+    for (size_t i = 0; h->headers[i]; i++)
+        te_buf_addf(&m, "%s%s", i ? ",\r\n " : "", h->headers[i]);
+    te_buf_adds(&m, "\r\n");
+    add_subject(&m, subject.p ? subject.p : "");
+    unsigned uniq = ++counter;
+    te_buf_addf(&m, "Message-ID: <%s.%s.%llx.%u@%s>\r\n", a->id[0] ? a->id : a->fingerprint,
+                status, (unsigned long long)now, uniq, dn ? domain : "telemetry-engine.invalid");
+    te_buf_addf(&m, "X-TE-Alert-Id: %s\r\nX-TE-Fingerprint: %s\r\n", a->id, a->fingerprint);
+    te_buf_adds(&m, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
+    /* "=_" never occurs in quoted-printable text, so the boundary cannot */
+    char boundary[64];
+    snprintf(boundary, sizeof(boundary), "=_te_%llx_%u", (unsigned long long)now, uniq);
+    te_buf_addf(&m, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
+    te_buf_adds(&m, "This is a MIME message.\r\n");
+
+    /* text/plain */
+    te_buf_addf(&text, "[%s] %s (%s)\n\n", st, a->rule ? a->rule : "",
+                te_severity_name(a->severity));
+    if (a->summary)
+        te_buf_addf(&text, "%s\n\n", a->summary);
+    for (int i = 0; i < MAIL_ROWS; i++)
+        te_buf_addf(&text, "%-10s %s\n", labels[i], vals[i].p ? vals[i].p : "");
+    if (a->reason && strcmp(status, "resolved") == 0)
+        te_buf_addf(&text, "%-10s %s\n", "Reason", a->reason);
+    te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
+    add_qp(&m, text.p ? text.p : "");
+
+    /* text/html: every value escaped */
+    te_buf_adds(&html, "<!DOCTYPE html>\n<html><body>\n<h2>[");
+    add_html(&html, st);
+    te_buf_adds(&html, "] ");
+    add_html(&html, a->rule);
+    te_buf_adds(&html, " (");
+    add_html(&html, te_severity_name(a->severity));
+    te_buf_adds(&html, ")</h2>\n");
+    if (a->summary) {
+        te_buf_adds(&html, "<p>");
+        add_html(&html, a->summary);
+        te_buf_adds(&html, "</p>\n");
+    }
+    te_buf_adds(&html, "<table>\n");
+    for (int i = 0; i < MAIL_ROWS; i++) {
+        te_buf_adds(&html, "<tr><th align=\"left\">");
+        add_html(&html, labels[i]);
+        te_buf_adds(&html, "</th><td>");
+        add_html(&html, vals[i].p);
+        te_buf_adds(&html, "</td></tr>\n");
+    }
+    if (a->reason && strcmp(status, "resolved") == 0) {
+        te_buf_adds(&html, "<tr><th align=\"left\">Reason</th><td>");
+        add_html(&html, a->reason);
+        te_buf_adds(&html, "</td></tr>\n");
+    }
+    te_buf_adds(&html, "</table>\n</body></html>\n");
+    te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
+    add_qp(&m, html.p ? html.p : "");
+    te_buf_addf(&m, "\r\n--%s--\r\n", boundary);
+
+    bool oom = m.oom || text.oom || html.oom || subject.oom;
+    for (int i = 0; i < MAIL_ROWS; i++) {
+        oom = oom || vals[i].oom;
+        te_buf_free(&vals[i]);
+    }
+    te_buf_free(&text);
+    te_buf_free(&html);
+    te_buf_free(&subject);
+    if (oom) {
+        te_buf_free(&m);
+        return NULL;
+    }
+    return m.p;
+}
+
 static bool take_token(hook_impl_t *h)
 {
     if (h->rate_per_s <= 0)
@@ -215,7 +491,9 @@ static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
     attempt_t *at = calloc(1, sizeof(*at));
     if (!at)
         return TE_ENOMEM;
-    at->body = h->slack ? slack_body(a, status) : te_alert_to_json(a, status);
+    at->body = h->email   ? mail_message(h, a, status)
+               : h->slack ? slack_body(a, status)
+                          : te_alert_to_json(a, status);
     if (!at->body) {
         free(at);
         return TE_ENOMEM;
@@ -257,7 +535,10 @@ static void hook_free(te_notifier_t *n)
         }
         te_http_client_close(h->client);
         free(h->url);
-        for (size_t i = 0; h->headers[i]; i++)
+        free(h->from);
+        free(h->username);
+        free(h->password);
+        for (size_t i = 0; i < MAX_HEADERS + 2; i++) /* NULL gaps after ENOMEM */
             free(h->headers[i]);
         free(h);
     }
@@ -290,26 +571,68 @@ static int parse_rate(const char *s, double *out)
     return 0;
 }
 
-te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const char *json,
-                                       bool slack, te_err_t *err)
+/* A notifier of type with an empty impl (defaults set); NULL on ENOMEM. */
+static te_notifier_t *hook_alloc(uv_loop_t *loop, const char *name, const char *type,
+                                 te_err_t *err)
 {
     te_notifier_t *n = calloc(1, sizeof(*n));
     hook_impl_t *h = calloc(1, sizeof(*h));
-    cJSON *root = cJSON_Parse(json ? json : "");
-    size_t nh = 0;
-    if (!n || !h) {
+    if (!n || !h || !(n->name = strdup(name)) || !(n->type = strdup(type))) {
+        if (n) {
+            free(n->name);
+            free(n->type);
+        }
+        free(n);
+        free(h);
         te_err_set(err, TE_ENOMEM, "out of memory");
-        goto fail;
+        return NULL;
     }
     n->impl = h;
     n->loop = loop;
-    n->name = strdup(name);
-    n->type = strdup(slack ? "slack" : "webhook");
     n->send = hook_send;
     n->free = hook_free;
-    h->slack = slack;
     h->timeout_ms = 5000;
     h->retries = 3;
+    return n;
+}
+
+/* timeout, retries and rate_limit, shared by every type here. */
+static int common_keys(hook_impl_t *h, const cJSON *root, const char *name, te_err_t *err)
+{
+    const char *timeout = cJSON_GetStringValue(cJSON_GetObjectItem(root, "timeout"));
+    int64_t ns = 0;
+    if (timeout && (te_duration_parse(timeout, &ns, NULL) < 0 || ns <= 0))
+        return te_err_set(err, TE_ECONFIG, "notifier \"%s\": bad timeout \"%s\"", name, timeout);
+    if (timeout)
+        h->timeout_ms = ns / TE_NS_PER_MS > 0 ? ns / TE_NS_PER_MS : 1;
+    const cJSON *retries = cJSON_GetObjectItem(root, "retries");
+    if (retries) {
+        if (!cJSON_IsNumber(retries) || retries->valuedouble < 0 || retries->valuedouble > 100)
+            return te_err_set(err, TE_ECONFIG, "notifier \"%s\": retries must be 0 to 100",
+                              name);
+        h->retries = (int)retries->valuedouble;
+    }
+    const char *rate = cJSON_GetStringValue(cJSON_GetObjectItem(root, "rate_limit"));
+    if (rate && parse_rate(rate, &h->rate_per_s) < 0)
+        return te_err_set(err, TE_ECONFIG,
+                          "notifier \"%s\": bad rate_limit \"%s\" (like \"30/m\", \"2/s\", "
+                          "\"100/h\")",
+                          name, rate);
+    h->tokens = h->rate_per_s * 60.0 < 1.0 ? 1.0 : h->rate_per_s * 60.0;
+    h->refill_ns = te_time_mono_ns();
+    return 0;
+}
+
+te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const char *json,
+                                       bool slack, te_err_t *err)
+{
+    te_notifier_t *n = hook_alloc(loop, name, slack ? "slack" : "webhook", err);
+    cJSON *root = cJSON_Parse(json ? json : "");
+    size_t nh = 0;
+    if (!n)
+        goto fail;
+    hook_impl_t *h = n->impl;
+    h->slack = slack;
     if (!cJSON_IsObject(root)) {
         te_err_set(err, TE_ECONFIG, "notifier \"%s\": block is not a JSON object", name);
         goto fail;
@@ -317,35 +640,15 @@ te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const 
     const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(root, "url"));
     if (!url || strncmp(url, "http", 4) != 0) {
         te_err_set(err, TE_ECONFIG, "notifier \"%s\": %s needs a \"url\" (http:// or https://)",
-                   name, n->type ? n->type : "webhook");
+                   name, n->type);
         goto fail;
     }
-    h->url = strdup(url);
-    const char *timeout = cJSON_GetStringValue(cJSON_GetObjectItem(root, "timeout"));
-    int64_t ns = 0;
-    if (timeout && (te_duration_parse(timeout, &ns, NULL) < 0 || ns <= 0)) {
-        te_err_set(err, TE_ECONFIG, "notifier \"%s\": bad timeout \"%s\"", name, timeout);
+    if (!(h->url = strdup(url))) {
+        te_err_set(err, TE_ENOMEM, "out of memory");
         goto fail;
     }
-    if (timeout)
-        h->timeout_ms = ns / TE_NS_PER_MS > 0 ? ns / TE_NS_PER_MS : 1;
-    const cJSON *retries = cJSON_GetObjectItem(root, "retries");
-    if (retries) {
-        if (!cJSON_IsNumber(retries) || retries->valuedouble < 0 || retries->valuedouble > 100) {
-            te_err_set(err, TE_ECONFIG, "notifier \"%s\": retries must be 0 to 100", name);
-            goto fail;
-        }
-        h->retries = (int)retries->valuedouble;
-    }
-    const char *rate = cJSON_GetStringValue(cJSON_GetObjectItem(root, "rate_limit"));
-    if (rate && parse_rate(rate, &h->rate_per_s) < 0) {
-        te_err_set(err, TE_ECONFIG,
-                   "notifier \"%s\": bad rate_limit \"%s\" (like \"30/m\", \"2/s\", \"100/h\")",
-                   name, rate);
+    if (common_keys(h, root, name, err) < 0)
         goto fail;
-    }
-    h->tokens = h->rate_per_s * 60.0 < 1.0 ? 1.0 : h->rate_per_s * 60.0;
-    h->refill_ns = te_time_mono_ns();
     h->headers[nh++] = strdup("Content-Type: application/json");
     const cJSON *hdr;
     cJSON_ArrayForEach(hdr, cJSON_GetObjectItem(root, "headers"))
@@ -367,19 +670,107 @@ te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const 
             te_err_set(err, TE_ENOMEM, "out of memory");
             goto fail;
         }
-    if (!n->name || !n->type || !h->url ||
-        te_http_client_new(loop, &h->client, err) < 0) {
-        if (err && !err->code)
-            te_err_set(err, TE_ENOMEM, "out of memory");
+    if (te_http_client_new(loop, &h->client, err) < 0)
         goto fail;
-    }
     cJSON_Delete(root);
     return n;
 fail:
     cJSON_Delete(root);
     if (n)
         hook_free(n);
-    else
-        free(h);
+    return NULL;
+}
+
+/* An address fit for a header and the SMTP envelope: non-empty, no
+ * control characters (no header injection), an '@'. */
+static bool good_address(const char *s)
+{
+    if (!s || !*s || !strchr(s, '@'))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+te_notifier_t *te_notifier_email_new(uv_loop_t *loop, const char *name, const char *json,
+                                     te_err_t *err)
+{
+    te_notifier_t *n = hook_alloc(loop, name, "email", err);
+    cJSON *root = cJSON_Parse(json ? json : "");
+    size_t nto = 0;
+    if (!n)
+        goto fail;
+    hook_impl_t *h = n->impl;
+    h->email = true;
+    h->timeout_ms = 10000;
+    if (!cJSON_IsObject(root)) {
+        te_err_set(err, TE_ECONFIG, "notifier \"%s\": block is not a JSON object", name);
+        goto fail;
+    }
+    const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(root, "smtp"));
+    if (!url || (strncmp(url, "smtp://", 7) != 0 && strncmp(url, "smtps://", 8) != 0) ||
+        !url[url[4] == 's' ? 8 : 7]) {
+        te_err_set(err, TE_ECONFIG,
+                   "notifier \"%s\": email needs \"smtp\" (smtp://host:port or smtps://host:port)",
+                   name);
+        goto fail;
+    }
+    const char *from = cJSON_GetStringValue(cJSON_GetObjectItem(root, "from"));
+    if (!good_address(from)) {
+        te_err_set(err, TE_ECONFIG, "notifier \"%s\": email needs \"from\" (an address)", name);
+        goto fail;
+    }
+    const cJSON *to = cJSON_GetObjectItem(root, "to"), *one;
+    if (cJSON_IsString(to)) {
+        if (good_address(to->valuestring))
+            h->headers[nto++] = strdup(to->valuestring);
+        else
+            nto = MAX_HEADERS + 1;
+    } else if (cJSON_IsArray(to)) {
+        cJSON_ArrayForEach(one, to)
+        {
+            if (nto == MAX_HEADERS || !good_address(cJSON_GetStringValue(one))) {
+                nto = MAX_HEADERS + 1;
+                break;
+            }
+            h->headers[nto++] = strdup(one->valuestring);
+        }
+    }
+    if (nto == 0 || nto > MAX_HEADERS) {
+        te_err_set(err, TE_ECONFIG,
+                   "notifier \"%s\": email needs \"to\" (an address or a list of 1 to %d "
+                   "addresses)",
+                   name, MAX_HEADERS);
+        goto fail;
+    }
+    const char *tls = cJSON_GetStringValue(cJSON_GetObjectItem(root, "tls"));
+    if (cJSON_GetObjectItem(root, "tls") &&
+        (!tls || (strcmp(tls, "try") != 0 && strcmp(tls, "always") != 0))) {
+        te_err_set(err, TE_ECONFIG, "notifier \"%s\": tls must be \"try\" or \"always\"", name);
+        goto fail;
+    }
+    h->require_tls = tls && strcmp(tls, "always") == 0;
+    const char *user = cJSON_GetStringValue(cJSON_GetObjectItem(root, "username"));
+    const char *pass = cJSON_GetStringValue(cJSON_GetObjectItem(root, "password"));
+    h->url = strdup(url);
+    h->from = strdup(from);
+    h->username = user ? strdup(user) : NULL;
+    h->password = pass ? strdup(pass) : NULL;
+    bool oom = !h->url || !h->from || (user && !h->username) || (pass && !h->password);
+    for (size_t i = 0; i < nto; i++)
+        oom = oom || !h->headers[i];
+    if (oom) {
+        te_err_set(err, TE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (common_keys(h, root, name, err) < 0 || te_http_client_new(loop, &h->client, err) < 0)
+        goto fail;
+    cJSON_Delete(root);
+    return n;
+fail:
+    cJSON_Delete(root);
+    if (n)
+        hook_free(n);
     return NULL;
 }

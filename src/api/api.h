@@ -86,6 +86,21 @@ void te_api_rules_get(struct te_engine *e, te_http_req_t *req);
  * {"alerts":[...]} most recently changed first (routes_alerts.c). */
 void te_api_alerts_get(struct te_engine *e, te_http_req_t *req);
 
+/* GET /v1/recommendations: ?state=open|resolved|all (default open),
+ * ?severity=info|warning|critical, ?limit=N (<= 1000) ->
+ * {"recommendations":[...]} (routes_recs.c). */
+void te_api_recs_get(struct te_engine *e, te_http_req_t *req);
+
+/* GET /v1/reports: {"reports":[{"name","title","description","schedule",
+ * "file","line"}],"errors":["file:line: message"]} (routes_reports.c). */
+void te_api_reports_list(struct te_engine *e, te_http_req_t *req);
+
+/* GET /v1/reports/{name}?since=&until=&format=md|html|json|csv&param.K=V:
+ * the rendered report (default html) with its Content-Type; 404 for an
+ * unknown name (the message lists the names), 400 for a bad parameter,
+ * 500 when the template fails (routes_reports.c). */
+void te_api_report_get(struct te_engine *e, te_http_req_t *req);
+
 /* POST /v1/rules/reload: reloads every script, then answers like GET. */
 void te_api_rules_reload(struct te_engine *e, te_http_req_t *req);
 

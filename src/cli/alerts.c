@@ -18,12 +18,14 @@
 #include "../rules/alert.h"
 #include "../store/alerts.h"
 #include "../store/store.h"
+#include "alerts_tools.h"
 #include "cli.h"
 
 static const te_cli_opt_t alerts_opts[] = {
-    {"state", 0, TE_CLI_VALUE},
-    {"limit", 0, TE_CLI_VALUE},
-    {"format", 0, TE_CLI_VALUE},
+    {"state", 0, TE_CLI_VALUE},   {"limit", 0, TE_CLI_VALUE},   {"format", 0, TE_CLI_VALUE},
+    {"by", 0, TE_CLI_VALUE},      {"comment", 0, TE_CLI_VALUE}, {"match", 0, TE_CLI_LIST},
+    {"for", 0, TE_CLI_VALUE},     {"group", 0, TE_CLI_LIST},    {"at", 0, TE_CLI_VALUE},
+    {"status", 0, TE_CLI_VALUE},
 };
 
 void te_cli_help_alerts(FILE *f)
@@ -41,6 +43,28 @@ void te_cli_help_alerts(FILE *f)
             "example:\n"
             "  %s alerts list --state firing\n",
             TE_CLI_PROG, TE_CLI_PROG);
+    /* test / trigger / watch (alerts_tools.c) */
+    fprintf(f,
+            "\n"
+            "       %s alerts test RULE [--at T] [--format table|json]\n"
+            "  Evaluates RULE (from the scripts dir) against the stored events of its\n"
+            "  window, as of now or T (RFC 3339, Unix seconds, or a duration ago), and\n"
+            "  prints each group's state: firing, pending (and how long until it fires)\n"
+            "  or ok, with value, severity and summary. Sends and stores nothing; exit 0\n"
+            "  whether or not something would fire.\n\n"
+            "       %s alerts trigger RULE [--group TAG=VAL]... [--status firing|resolved]\n"
+            "  Sends one alert of RULE (constant severity, labels, summary rendered with\n"
+            "  the --group values, no value; a fresh id) through the notifiers of\n"
+            "  telemetry.lua that RULE names (all configured ones when it names none)\n"
+            "  and waits for each delivery. Exit 1 when one failed.\n\n"
+            "       %s alerts watch [--format table|json]\n"
+            "  Prints alert transitions as they are stored (one line each, or NDJSON),\n"
+            "  from now on, until Ctrl-C. Works while serve runs.\n\n"
+            "examples:\n"
+            "  %s alerts test llm-error-rate --format json\n"
+            "  %s alerts trigger llm-error-rate --group provider=openai --group model=m\n"
+            "  %s alerts watch --format json\n",
+            TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG);
 }
 
 static const char *str_at(const cJSON *o, const char *key)
@@ -97,16 +121,23 @@ int te_cli_alerts(int argc, char **argv)
         goto out;
     }
     if (strcmp(a.pos[0], "list") != 0) {
-        static const char *const later[] = {"ack", "silence", "unsilence", "test", "trigger",
-                                            "watch"};
-        for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
-            if (strcmp(a.pos[0], later[i]) == 0) {
-                rc = te_cli_fail("alerts", "'alerts %s' is not available yet: it comes with "
-                                           "notifications (only 'alerts list' works today)",
-                                 a.pos[0]);
+        static const struct {
+            const char *name;
+            int (*fn)(const te_cli_args_t *a);
+        } subs[] = {
+            {"ack", te_cli_alerts_ack},       {"silence", te_cli_alerts_silence},
+            {"unsilence", te_cli_alerts_unsilence}, {"silences", te_cli_alerts_silences},
+            {"test", te_cli_alerts_test},     {"trigger", te_cli_alerts_trigger},
+            {"watch", te_cli_alerts_watch},
+        };
+        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+            if (strcmp(a.pos[0], subs[i].name) == 0) {
+                rc = subs[i].fn(&a);
                 goto out;
             }
-        rc = te_cli_usage_error("alerts", "unknown sub-command \"%s\" (list)", a.pos[0]);
+        rc = te_cli_usage_error("alerts", "unknown sub-command \"%s\" (list, ack, silence, "
+                                          "unsilence, silences, test, trigger, watch)",
+                                a.pos[0]);
         goto out;
     }
     if (a.npos > 1) {

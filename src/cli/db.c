@@ -1,5 +1,6 @@
 /*
- * db.c - `telemetry-engine db stats|check|backup FILE|restore FILE|vacuum`.
+ * db.c - `telemetry-engine db stats|check|backup FILE|restore FILE|
+ *        archive --before D [--to DIR] [--kind K]|vacuum`.
  *
  * THREAD: main.
  *
@@ -8,7 +9,9 @@
  * vacuum and restore need the database itself: vacuum waits for the write
  * lock like any writer; restore refuses while a serve process answers on
  * the Unix socket, because a running engine's caches would not survive its
- * database being replaced underneath it.
+ * database being replaced underneath it. archive is a writer like ingest:
+ * it works while serve runs, in short chunked transactions
+ * (te_store_archive), so ingest never waits long for the write lock.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -30,6 +33,9 @@
 static const te_cli_opt_t db_opts[] = {
     {"format", 0, TE_CLI_VALUE},
     {"quick", 0, TE_CLI_FLAG},
+    {"before", 0, TE_CLI_VALUE},
+    {"to", 0, TE_CLI_VALUE},
+    {"kind", 0, TE_CLI_VALUE},
 };
 
 void te_cli_help_db(FILE *f)
@@ -39,6 +45,7 @@ void te_cli_help_db(FILE *f)
             "       %s db check [--quick]\n"
             "       %s db backup FILE\n"
             "       %s db restore FILE\n"
+            "       %s db archive --before D [--to DIR] [--kind K]\n"
             "       %s db vacuum\n\n"
             "Database tools. Every form takes --config FILE and --data DIR, before or after\n"
             "its words (db --data d stats == db stats --data d).\n\n"
@@ -49,10 +56,17 @@ void te_cli_help_db(FILE *f)
             "  backup FILE    consistent copy through SQLite's online backup API; works\n"
             "                 while serve runs\n"
             "  restore FILE   replaces the database with a backup (refused while serve runs)\n"
+            "  archive        moves raw events older than D (a duration: 30d = older than\n"
+            "                 30 days; or a time) to gzip NDJSON, one file per kind and UTC\n"
+            "                 day, DIR/KIND/YYYY-MM-DD.ndjson.gz (default DIR: DATA/archive),\n"
+            "                 then deletes them; rollups keep their aggregates. `ingest FILE`\n"
+            "                 loads an archive back. Works while serve runs\n"
             "  vacuum         rebuilds the file to give free pages back to the disk\n\n"
             "example:\n"
-            "  %s db backup /var/backups/telemetry-$(date +%%F).db\n",
-            TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG);
+            "  %s db backup /var/backups/telemetry-$(date +%%F).db\n"
+            "  %s db archive --before 90d --to /srv/telemetry-archive\n",
+            TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG,
+            TE_CLI_PROG, TE_CLI_PROG);
 }
 
 static void fmt_ts(int64_t ns, bool have, char *buf, size_t cap)
@@ -271,6 +285,68 @@ out:
     return rc;
 }
 
+typedef struct archive_ui {
+    te_cli_progress_t p;
+    int64_t before_kinds;   /* events of kinds finished earlier */
+    const char *kind;
+    int64_t kind_events;
+} archive_ui_t;
+
+static void archive_progress(const char *kind, int64_t events, const char *file, void *ud)
+{
+    archive_ui_t *u = ud;
+    if (!u->kind || strcmp(u->kind, kind) != 0) {
+        u->before_kinds += u->kind_events;
+        u->kind = kind;
+    }
+    u->kind_events = events;
+    te_cli_progress_update(&u->p, false, "archive: %lld events (%s -> %s)",
+                           (long long)(u->before_kinds + events), kind, file ? file : "-");
+}
+
+static int db_archive(const te_config_t *cfg, const char *before_s, const char *to,
+                      const char *kind)
+{
+    te_err_t err = {0};
+    int64_t before = 0;
+    char dir[4096];
+    struct stat sb;
+
+    if (te_time_parse_since(before_s, te_time_now_ns(), &before, &err) < 0)
+        return te_cli_usage_error("db", "--before: %s (a duration like 30d, or a time)",
+                                  err.msg);
+    if (stat(cfg->db_path, &sb) != 0)
+        return te_cli_fail("db",
+                           "no database at %s (run '%s serve' or 'ingest' first, or pass "
+                           "--data DIR)",
+                           cfg->db_path, TE_CLI_PROG);
+    if (to)
+        snprintf(dir, sizeof(dir), "%s", to);
+    else
+        snprintf(dir, sizeof(dir), "%s/archive", cfg->data_dir);
+    te_store_opts_t so = {.path = cfg->db_path, .durability = (te_durability_t)cfg->durability};
+    te_store_t *st = NULL;
+    if (te_store_open(&so, &st, &err) < 0)
+        return te_cli_fail("db", "archive: %s", err.msg);
+    archive_ui_t ui = {0};
+    te_cli_progress_init(&ui.p);
+    te_archive_opts_t ao = {.kind = kind, .before_ns = before, .dir = dir,
+                            .progress = archive_progress, .ud = &ui};
+    te_archive_stats_t as = {0};
+    int rc = te_store_archive(st, &ao, &as, &err);
+    te_cli_progress_done(&ui.p);
+    te_store_close(st);
+    char when[40];
+    te_time_format_rfc3339(before, when, sizeof(when));
+    if (rc < 0)
+        return te_cli_fail("db", "archive: %s (%lld events archived and deleted before the "
+                                 "error)",
+                           err.msg, (long long)as.events);
+    printf("archived %lld events older than %s to %s (%lld day files)\n",
+           (long long)as.events, when, dir, (long long)as.files);
+    return TE_CLI_OK;
+}
+
 static int db_vacuum(const te_config_t *cfg)
 {
     sqlite3 *db = NULL;
@@ -318,16 +394,26 @@ int te_cli_db(int argc, char **argv)
     }
     if (a.npos == 0) {
         rc = te_cli_usage_error("db", "missing sub-command (stats, check, backup FILE, restore "
-                                      "FILE or vacuum)");
+                                      "FILE, archive --before D or vacuum)");
         goto out;
     }
     const char *sub = a.pos[0];
     bool with_file = strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0;
-    if (!with_file && strcmp(sub, "stats") != 0 && strcmp(sub, "check") != 0 &&
+    bool archive = strcmp(sub, "archive") == 0;
+    if (!with_file && !archive && strcmp(sub, "stats") != 0 && strcmp(sub, "check") != 0 &&
         strcmp(sub, "vacuum") != 0) {
         rc = te_cli_usage_error("db", "unknown sub-command \"%s\" (stats, check, backup FILE, "
-                                      "restore FILE or vacuum)",
+                                      "restore FILE, archive --before D or vacuum)",
                                 sub);
+        goto out;
+    }
+    if (!archive && (te_cli_has(&a, "before") || te_cli_has(&a, "to") || te_cli_has(&a, "kind"))) {
+        rc = te_cli_usage_error("db", "--before, --to and --kind apply to db archive only");
+        goto out;
+    }
+    if (archive && !te_cli_has(&a, "before")) {
+        rc = te_cli_usage_error("db", "archive needs --before D (e.g. --before 30d: events "
+                                      "older than 30 days)");
         goto out;
     }
     if (with_file && a.npos < 2) {
@@ -363,6 +449,11 @@ int te_cli_db(int argc, char **argv)
     }
     if (strcmp(sub, "vacuum") == 0) {
         rc = db_vacuum(cfg);
+        goto out;
+    }
+    if (archive) {
+        rc = db_archive(cfg, te_cli_get(&a, "before"), te_cli_get(&a, "to"),
+                        te_cli_get(&a, "kind"));
         goto out;
     }
     rc = te_cli_open_store_ro("db", cfg, &st);

@@ -10,6 +10,10 @@
  * buffer, so the only per-line allocation is the event itself; batches of
  * BATCH_EVENTS go through te_writer_submit_wait, which blocks while the
  * bounded queue is full, so memory stays flat whatever the file size.
+ *
+ * Gzip: a file (or stdin) whose first bytes are the gzip magic 1f 8b is
+ * inflated on the fly (zlib, every member of a multi-member file, as
+ * `db archive` writes), whatever its name; anything else is read as is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "../config/config.h"
 #include "../core/time.h"
@@ -60,7 +66,8 @@ void te_cli_help_ingest(FILE *f)
     fprintf(f,
             "usage: %s ingest [--data DIR] [--kind K] [--source S] FILE...|-\n\n"
             "Bulk loads NDJSON (one event per line, canonical or flat form) from files or\n"
-            "from stdin (\"-\") into DIR/telemetry.db. Works while 'serve' runs.\n"
+            "from stdin (\"-\") into DIR/telemetry.db. Works while 'serve' runs. Gzip input\n"
+            "(e.g. a `db archive` file) is recognised by its magic bytes and inflated.\n"
             "Each rejected line is reported on stderr as FILE:LINE: error (the first %d);\n"
             "the good lines are stored either way. Prints \"accepted N, rejected M\".\n\n"
             "options:\n"
@@ -190,6 +197,83 @@ static int on_line(void *ud, const char *line, size_t len, uint64_t line_no, con
     return 0;
 }
 
+/* An input that may be gzip: plain bytes pass through, gzip is inflated. */
+typedef struct input {
+    int fd;
+    bool started, gz, in_member, eof;
+    z_stream z;
+    unsigned char *zbuf;     /* compressed bytes (gzip only) */
+    const char *error;       /* a gzip error, for the message */
+} input_t;
+
+static void input_close(input_t *x)
+{
+    if (x->gz)
+        inflateEnd(&x->z);
+    free(x->zbuf);
+}
+
+/* Reads up to cap plain bytes into buf: > 0 bytes, 0 at the end, -1 with
+ * errno set or x->error for bad gzip data. */
+static ssize_t input_read(input_t *x, char *buf, size_t cap)
+{
+    if (!x->started) {
+        x->started = true;
+        ssize_t n = read(x->fd, buf, cap);
+        if (n < 2 || (unsigned char)buf[0] != 0x1f || (unsigned char)buf[1] != 0x8b)
+            return n;
+        x->zbuf = malloc(READ_BYTES);
+        if (!x->zbuf) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memcpy(x->zbuf, buf, (size_t)n);
+        memset(&x->z, 0, sizeof(x->z));
+        if (inflateInit2(&x->z, 16 + MAX_WBITS) != Z_OK) {
+            x->error = "cannot start zlib";
+            return -1;
+        }
+        x->gz = true;
+        x->in_member = true;
+        x->z.next_in = x->zbuf;
+        x->z.avail_in = (uInt)n;
+    }
+    if (!x->gz)
+        return read(x->fd, buf, cap);
+    x->z.next_out = (unsigned char *)buf;
+    x->z.avail_out = (uInt)cap;
+    while (x->z.avail_out == cap) {
+        if (x->z.avail_in == 0 && !x->eof) {
+            ssize_t n = read(x->fd, x->zbuf, READ_BYTES);
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                x->eof = true;
+            x->z.next_in = x->zbuf;
+            x->z.avail_in = (uInt)n;
+        }
+        if (x->z.avail_in == 0 && x->eof) {
+            if (x->in_member) {
+                x->error = "the gzip data ends early (truncated file?)";
+                return -1;
+            }
+            break;
+        }
+        if (!x->in_member) { /* another member follows */
+            inflateReset(&x->z);
+            x->in_member = true;
+        }
+        int zr = inflate(&x->z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            x->in_member = false;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            x->error = x->z.msg ? x->z.msg : "bad gzip data";
+            return -1;
+        }
+    }
+    return (ssize_t)(cap - x->z.avail_out);
+}
+
 /* Reads one file (or stdin for "-") through the splitter. Returns 0 or the
  * error already printed as a negative code. */
 static int ingest_file(ingest_t *in, const char *path, char *buf)
@@ -197,6 +281,7 @@ static int ingest_file(ingest_t *in, const char *path, char *buf)
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
     te_ndjson_t nd;
     int rc = 0;
+    input_t inp = {.fd = fd};
 
     in->file_name = fd == STDIN_FILENO ? "stdin" : path;
     if (fd < 0) {
@@ -219,13 +304,13 @@ static int ingest_file(ingest_t *in, const char *path, char *buf)
                 break;
             }
         }
-        ssize_t n = read(fd, buf, READ_BYTES);
-        if (n < 0 && errno == EINTR)
+        ssize_t n = input_read(&inp, buf, READ_BYTES);
+        if (n < 0 && !inp.error && errno == EINTR)
             continue;
         if (n < 0) {
             te_cli_progress_done(&in->progress);
             fprintf(stderr, "%s ingest: cannot read %s: %s\n", TE_CLI_PROG, in->file_name,
-                    strerror(errno));
+                    inp.error ? inp.error : strerror(errno));
             rc = TE_EIO;
             break;
         }
@@ -239,6 +324,7 @@ static int ingest_file(ingest_t *in, const char *path, char *buf)
             break;
     }
     te_ndjson_close(&nd);
+    input_close(&inp);
     if (fd != STDIN_FILENO)
         close(fd);
     if (rc == TE_ENOMEM || in->fatal == TE_ENOMEM) {

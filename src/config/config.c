@@ -43,7 +43,7 @@ typedef struct load_ctx {
     char *dir;             /* folder of the config file ("." for a bare name) */
     long steps;
     size_t mem;
-    int storage_line, listen_line, scripts_line, auth_line, redact_line, log_line;
+    int storage_line, listen_line, scripts_line, auth_line, redact_line, log_line, alerts_line;
     char *storage_path;    /* resolved storage.path, NULL when not given */
 } load_ctx_t;
 
@@ -176,6 +176,7 @@ void te_config_free(te_config_t *cfg)
     free(cfg->sources);
     free(cfg->auth_json);
     free(cfg->redact_json);
+    free(cfg->alerts_json);
     free(cfg);
 }
 
@@ -365,6 +366,16 @@ static int l_redact(lua_State *L)
     return 0;
 }
 
+static int l_alerts(lua_State *L)
+{
+    load_ctx_t *c = ctx_of(L);
+    check_block_arg(L, "alerts");
+    te_cfg_check_table(L, 1, "alerts", te_cfg_alerts_keys);
+    once(L, &c->alerts_line, "alerts");
+    take_or_raise(L, &c->cfg->alerts_json, te_cfg_block_json(L, 1, NULL));
+    return 0;
+}
+
 static void check_name(lua_State *L, const char *block)
 {
     if (lua_type(L, 1) != LUA_TSTRING || lua_rawlen(L, 1) == 0)
@@ -541,7 +552,7 @@ static int open_sandbox(lua_State *L)
     static const luaL_Reg blocks[] = {
         {"storage", l_storage}, {"listen", l_listen}, {"scripts", l_scripts},
         {"notifier", l_notifier}, {"source", l_source}, {"auth", l_auth},
-        {"redact", l_redact}, {"log", l_log}, {"env", l_env}, {NULL, NULL}};
+        {"redact", l_redact}, {"alerts", l_alerts}, {"log", l_log}, {"env", l_env}, {NULL, NULL}};
     for (const luaL_Reg *l = libs; l->func; l++) {
         luaL_requiref(L, l->name, l->func, 1);
         lua_pop(L, 1);

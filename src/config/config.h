@@ -56,6 +56,7 @@ typedef struct te_config {
     size_t nsources;
     char *auth_json;       /* auth block as JSON or NULL */
     char *redact_json;     /* redact block as JSON or NULL */
+    char *alerts_json;     /* alerts block (flap, inhibit, poll) as JSON or NULL */
 } te_config_t;
 
 /* Loads the configuration. path: an explicit --config (must exist), or NULL

@@ -89,7 +89,16 @@ const te_cfg_key_t te_cfg_source_keys[] = {
     END,
 };
 
-/* notifiers: every type has `type`; the rest depends on the type */
+static const te_cfg_key_t flap_keys[] = {INT("changes", 0, 1000), DUR("window"), END};
+static const te_cfg_key_t inhibit_keys[] = {MAP("source"), MAP("target"), LIST("equal"), END};
+
+const te_cfg_key_t te_cfg_alerts_keys[] = {
+    TABLE("flap", flap_keys), TABLES("inhibit", inhibit_keys), DUR("poll"), END};
+
+/* notifiers: every type has `type`; the rest depends on the type; the
+ * grouping keys (group_by, group_wait, group_interval) go with every type
+ * but file and stdout, and the engine's dispatcher reads them */
+#define NOTIFY_GROUP LIST("group_by"), DUR("group_wait"), DUR("group_interval")
 #define NOTIFY_TYPE ENUM_REQ("type", notifier_types, te_cfg_notifier_types_text)
 static const char *const notifier_types[] = {"webhook", "slack", "email", "file",
                                              "exec",    "stdout", NULL};
@@ -98,20 +107,22 @@ const char te_cfg_notifier_types_text[] =
 
 static const te_cfg_key_t webhook_keys[] = {
     NOTIFY_TYPE, STR_REQ("url"), DUR("timeout"), INT("retries", 0, 100), STR("rate_limit"),
-    STR("template"), MAP("headers"), BOOL("tls"), END,
+    STR("template"), MAP("headers"), BOOL("tls"), NOTIFY_GROUP, END,
 };
 static const te_cfg_key_t slack_keys[] = {
     NOTIFY_TYPE, STR("url"), DUR("timeout"), INT("retries", 0, 100), STR("rate_limit"),
-    STR("template"), STR("username"), END,
+    STR("template"), STR("username"), NOTIFY_GROUP, END,
 };
+static const char *const email_tls[] = {"try", "always", NULL};
 static const te_cfg_key_t email_keys[] = {
     NOTIFY_TYPE, STR_REQ("smtp"), STR_REQ("from"), STR_OR_LIST_REQ("to"), STR("username"),
-    STR("password"), BOOL("tls"), DUR("timeout"), INT("retries", 0, 100), STR("rate_limit"),
-    STR("template"), END,
+    STR("password"), ENUM("tls", email_tls, "\"try\" or \"always\""), DUR("timeout"),
+    INT("retries", 0, 100), STR("rate_limit"),
+    STR("template"), NOTIFY_GROUP, END,
 };
 static const te_cfg_key_t file_keys[] = {NOTIFY_TYPE, STR_REQ("path"), STR("template"), END};
 static const te_cfg_key_t exec_keys[] = {
-    NOTIFY_TYPE, STR_OR_LIST_REQ("command"), DUR("timeout"), STR("rate_limit"), END,
+    NOTIFY_TYPE, STR_OR_LIST_REQ("command"), DUR("timeout"), STR("rate_limit"), NOTIFY_GROUP, END,
 };
 static const te_cfg_key_t stdout_keys[] = {NOTIFY_TYPE, STR("template"), END};
 

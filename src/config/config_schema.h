@@ -45,6 +45,7 @@ extern const te_cfg_key_t te_cfg_scripts_keys[];
 extern const te_cfg_key_t te_cfg_log_keys[];
 extern const te_cfg_key_t te_cfg_auth_keys[];
 extern const te_cfg_key_t te_cfg_redact_keys[];
+extern const te_cfg_key_t te_cfg_alerts_keys[]; /* alerts { flap, inhibit, poll } */
 extern const te_cfg_key_t te_cfg_source_keys[];
 
 /* '"webhook", "slack", "email", "file", "exec" or "stdout"' */

@@ -75,6 +75,8 @@ void te_alert_clear(te_alert_t *a)
     free_strv(a->notify, a->nnotify);
     free(a->summary);
     free(a->reason);
+    free(a->acked_by);
+    free(a->ack_comment);
     te_alert_init(a);
 }
 
@@ -90,6 +92,11 @@ int te_alert_copy(te_alert_t *dst, const te_alert_t *src)
     dst->notify = NULL;
     dst->nnotify = 0;
     dst->summary = dst->reason = NULL;
+    dst->acked_by = dst->ack_comment = NULL;
+    dst->acked_at_ns = 0;
+    if (src->acked_by && te_alert_set_ack(dst, src->acked_by, src->ack_comment,
+                                          src->acked_at_ns) < 0)
+        goto fail;
     if (te_alert_set_identity(dst, src->rule, (const char *const *)src->group_keys,
                               (const char *const *)src->group_values, src->ngroup) ||
         te_alert_set_labels(dst, src->label_keys, src->label_values, src->nlabels) ||
@@ -107,6 +114,23 @@ int te_alert_copy(te_alert_t *dst, const te_alert_t *src)
 fail:
     te_alert_clear(dst);
     return TE_ENOMEM;
+}
+
+int te_alert_set_ack(te_alert_t *a, const char *by, const char *comment, int64_t at_ns)
+{
+    char *b = dup_str(by ? by : "unknown");
+    char *c = comment ? dup_str(comment) : NULL;
+    if (!b || (comment && !c)) {
+        free(b);
+        free(c);
+        return TE_ENOMEM;
+    }
+    free(a->acked_by);
+    free(a->ack_comment);
+    a->acked_by = b;
+    a->ack_comment = c;
+    a->acked_at_ns = at_ns;
+    return 0;
 }
 
 void te_alert_fingerprint(const char *rule, const char *const *values, size_t n, char out[17])
@@ -520,7 +544,13 @@ struct cJSON *te_alert_to_cjson(const te_alert_t *a)
         !(a->reason ? cJSON_AddStringToObject(al, "reason", a->reason)
                     : cJSON_AddNullToObject(al, "reason")) ||
         !add_time(al, "active_at", a->active_at_ns, true) ||
-        !add_time(al, "updated_at", a->updated_ns, true)) {
+        !add_time(al, "updated_at", a->updated_ns, true) ||
+        !(a->acked_by ? cJSON_AddStringToObject(al, "acked_by", a->acked_by)
+                      : cJSON_AddNullToObject(al, "acked_by")) ||
+        !(a->ack_comment ? cJSON_AddStringToObject(al, "ack_comment", a->ack_comment)
+                         : cJSON_AddNullToObject(al, "ack_comment")) ||
+        !add_time(al, "acked_at", a->acked_at_ns, true) ||
+        !cJSON_AddBoolToObject(al, "flapping", a->flapping)) {
         cJSON_Delete(al);
         return NULL;
     }

@@ -73,6 +73,10 @@ typedef struct te_alert {
     int64_t updated_ns;                   /* last transition or evaluation that changed it */
     int64_t last_notified_ns;             /* last FIRING / REPEAT */
     int64_t false_since_ns;               /* first false evaluation while firing; 0 = none */
+    /* lifecycle, set by the engine (never by te_alert_step): */
+    char *acked_by, *ack_comment;         /* NULL: not acknowledged */
+    int64_t acked_at_ns;                  /* 0: not acknowledged */
+    bool flapping;                        /* flap detection holds its notifications */
 } te_alert_t;
 
 /* Timing of a rule (from its te_rule_def_t). */
@@ -122,6 +126,11 @@ te_alert_transition_t te_alert_step(te_alert_t *a, const te_alert_policy_t *p, b
  * TE_ALERT_T_CLEARED when it was pending, TE_ALERT_T_NONE otherwise. */
 te_alert_transition_t te_alert_force_resolve(te_alert_t *a, const char *reason, int64_t now_ns);
 
+/* Records an acknowledgement of a's episode (copies by and comment; NULL
+ * by becomes "unknown", NULL comment stays NULL). Returns 0 or TE_ENOMEM
+ * (then a is unchanged). */
+int te_alert_set_ack(te_alert_t *a, const char *by, const char *comment, int64_t at_ns);
+
 /* Renders a summary template into a malloc'd string (caller frees):
  *   {{name}}         the group value of tag `name` ("" when the tag is not a
  *                    group key or the event lacked it)
@@ -144,8 +153,9 @@ int te_alert_state_parse(const char *s, te_alert_state_t *out);
 const char *te_alert_transition_name(te_alert_transition_t t);
 
 /* The alert as listed by GET /v1/alerts and `alerts list`: the "alert"
- * object of te_alert_to_json plus "state", "reason", "active_at" and
- * "updated_at". Caller owns the result (cJSON_Delete); NULL on ENOMEM. */
+ * object of te_alert_to_json plus "state", "reason", "active_at",
+ * "updated_at", "acked_by", "ack_comment", "acked_at" (null when not
+ * acknowledged) and "flapping". Caller owns the result (cJSON_Delete); NULL on ENOMEM. */
 struct cJSON *te_alert_to_cjson(const te_alert_t *a);
 
 /* The SPEC section 7 webhook payload of a, compact, keys in this order:
@@ -155,5 +165,12 @@ struct cJSON *te_alert_to_cjson(const te_alert_t *a);
  * alert's state name. Returns a malloc'd string (caller frees) or NULL on
  * allocation failure. */
 char *te_alert_to_json(const te_alert_t *a, const char *status);
+
+/* Rebuilds an alert from its SPEC section 7 payload (te_alert_to_json's
+ * output): identity, severity, group, labels, value, summary, starts_at,
+ * ends_at, and state firing or resolved from "status" (copied into
+ * status[status_cap] when not NULL). Returns 0, TE_EPARSE (not such a
+ * payload) or TE_ENOMEM; out is initialised either way. */
+int te_alert_from_json(const char *json, te_alert_t *out, char *status, size_t status_cap);
 
 #endif

@@ -229,7 +229,7 @@ static te_live_rule_t *rule_new(te_ruleset_t *rs, te_script_t *s, size_t decl, i
                                      : "out of memory");
         goto fail;
     }
-    if (d->type == TE_DEF_RULE) {
+    if (d->type != TE_DEF_ON_EVENT) {
         if (d->every_ns <= 0 || d->window_ns <= 0) {
             te_err_set(err, TE_EINVAL, "%s:%d: rule \"%s\": window and every must be > 0",
                        s->path, d->line, d->name);
@@ -255,8 +255,11 @@ static te_live_rule_t *rule_new(te_ruleset_t *rs, te_script_t *s, size_t decl, i
             }
             te_window_free(w);
         }
-        if (check_summary(d, &e2)) {
-            te_err_set(err, e2.code, "%s:%d: rule \"%s\": %s", s->path, d->line, d->name, e2.msg);
+        int crc = d->type == TE_DEF_RULE ? check_summary(d, &e2)
+                                         : te_detect_def_check(d, s->path, &e2);
+        if (crc) {
+            te_err_set(err, e2.code, "%s:%d: %s \"%s\": %s", s->path, d->line,
+                       d->type == TE_DEF_RULE ? "rule" : "detector", d->name, e2.msg);
             goto fail;
         }
         r->next_eval_ns = next_aligned(now_ns, d->every_ns);
@@ -361,7 +364,7 @@ static bool same_shape(const te_rule_def_t *a, const te_rule_def_t *b)
             x->q != y->q || !where_eq(x->filter, x->nfilter, y->filter, y->nfilter))
             return false;
     }
-    return true;
+    return a->type != TE_DEF_DETECTOR || te_detect_def_same(a, b);
 }
 
 /* Resolves every active alert of r with reason. */
@@ -396,6 +399,8 @@ int te_ruleset_replace(te_ruleset_t *rs, te_script_t *old_s, te_script_t *new_s,
             const te_rule_def_t *d = new_s->defs[i];
             if (d->type == TE_DEF_RULE && check_summary(d, &e2) == 0)
                 continue;
+            if (d->type == TE_DEF_DETECTOR && te_detect_def_check(d, new_s->path, &e2) == 0)
+                continue;
             if (d->type == TE_DEF_ON_EVENT)
                 continue;
             te_err_set(err, e2.code, "%s:%d: rule \"%s\": %s", new_s->path, d->line, d->name,
@@ -427,11 +432,13 @@ int te_ruleset_replace(te_ruleset_t *rs, te_script_t *old_s, te_script_t *new_s,
         if (j < new_s->ndefs && !fresh[j]) {
             int64_t old_every = r->def->every_ns;
             te_hook_close(r);
+            if (r->def->type == TE_DEF_DETECTOR)
+                te_detect_rebind(r); /* Lua method states move to the new state */
             r->def = new_s->defs[j];
             r->script = new_s;
             r->decl = j;
             r->failed = false;
-            if (r->def->type == TE_DEF_RULE) {
+            if (r->def->type != TE_DEF_ON_EVENT) {
                 if (r->def->every_ns != old_every)
                     r->next_eval_ns = next_aligned(now_ns, r->def->every_ns);
             } else if (te_hook_init(rs, r, err)) {
@@ -531,6 +538,8 @@ static void feed_rule(te_ruleset_t *rs, te_live_rule_t *r, const te_event_t *ev,
         }
     }
     g->last_event_ns = now_ns;
+    if (g->det)
+        g->det->seen_ns = now_ns;
     for (size_t i = 0; i < d->naggs; i++) {
         const te_rule_agg_t *ag = &d->aggs[i];
         te_window_t *w = g->win[i];
@@ -571,7 +580,7 @@ void te_ruleset_feed(te_ruleset_t *rs, const te_event_t *ev, int64_t now_ns)
             continue;
         if (d->nwhere && !where_ok(rs, ev, d->where, r->kidx, d->nwhere))
             continue;
-        if (d->type == TE_DEF_RULE)
+        if (d->type != TE_DEF_ON_EVENT)
             feed_rule(rs, r, ev, now_ns);
         else if (r->script->status != TE_SCRIPT_DISABLED)
             te_hook_run(rs, r, ev, now_ns);
@@ -766,7 +775,10 @@ int te_ruleset_tick(te_ruleset_t *rs, int64_t now_ns)
         r->next_eval_ns = next_aligned(now_ns, r->def->every_ns);
         if (r->script->status == TE_SCRIPT_DISABLED)
             continue;
-        eval_rule(rs, r, now_ns);
+        if (r->def->type == TE_DEF_DETECTOR)
+            te_detect_eval(rs, r, now_ns);
+        else
+            eval_rule(rs, r, now_ns);
         n++;
     }
     return n;
@@ -777,7 +789,7 @@ int64_t te_ruleset_next_tick(const te_ruleset_t *rs)
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < rs->n; i++) {
         const te_live_rule_t *r = rs->rules[i];
-        if (r->def->type == TE_DEF_RULE) {
+        if (r->def->type != TE_DEF_ON_EVENT) {
             if (r->next_eval_ns < next)
                 next = r->next_eval_ns;
             continue;

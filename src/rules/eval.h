@@ -67,7 +67,7 @@ typedef struct te_ruleset_opts {
  * ruleset and stay valid until the next call that changes it. */
 typedef struct te_rule_status {
     const char *name;
-    const char *type;          /* "rule" | "on_event" */
+    const char *type;          /* "rule" | "on_event" | "detector" */
     const char *status;        /* "ok" | "error" | "disabled" */
     const char *error;         /* last error, "" when none */
     const char *warning;       /* e.g. "group limit reached (10000)", "" when none */
@@ -136,6 +136,38 @@ size_t te_ruleset_status(const te_ruleset_t *rs, const te_script_t *s, te_rule_s
 
 /* The live alert of rule `name` with fingerprint fp (borrowed), or NULL. */
 const te_alert_t *te_ruleset_alert(const te_ruleset_t *rs, const char *name, const char *fp);
+
+/* --- detector state persistence (rules/eval_detect.c, SPEC 6.7) --- */
+
+/* One detector group's state, as te_ruleset_detect_snapshot hands it out
+ * and te_ruleset_detect_restore takes it back. key is the group's packed
+ * items ("a\0b\0", keylen bytes); sig the signature of the detector's
+ * definition (a changed definition does not take an old state); blob the
+ * method state (te_detect_save, or the encoded table of a Lua method). */
+typedef struct te_detect_state {
+    const char *rule;
+    const char *key;
+    size_t keylen;
+    uint64_t sig;
+    int64_t seen_ns;     /* last event of the group (0: unknown) */
+    const unsigned char *blob;
+    size_t bloblen;
+} te_detect_state_t;
+
+/* Calls cb once per detector group with a state (strings and blob are
+ * borrowed for the call). A non-zero return from cb stops the walk and is
+ * returned. Lua method states are encoded in their script's state, so
+ * this runs on the loop thread. Returns 0, TE_ENOMEM or cb's value. */
+int te_ruleset_detect_snapshot(te_ruleset_t *rs, int (*cb)(void *ud, const te_detect_state_t *st),
+                               void *ud);
+
+/* Gives a persisted state to the group of live detector st->rule (making
+ * the group when needed, as te_ruleset_restore does for alerts). The state
+ * is decoded at the group's next evaluation. Returns 0; TE_ENOTFOUND when
+ * no live detector has that name or its signature differs (the state is
+ * then stale: the caller drops it); TE_ENOMEM. */
+int te_ruleset_detect_restore(te_ruleset_t *rs, const te_detect_state_t *st, int64_t now_ns,
+                              te_err_t *err);
 
 /* Number of events dropped because a group limit was reached (all rules). */
 uint64_t te_ruleset_groups_dropped(const te_ruleset_t *rs);

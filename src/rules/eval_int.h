@@ -25,6 +25,21 @@
 #define TE_GROUP_MAX_ITEMS (1 + 2 * TE_EVENT_MAX_TAGS)
 #define TE_DEFAULT_MAX_GROUPS 10000u
 
+/* A detector group's method state (rules/eval_detect.c). A built-in
+ * method lives in det; a Lua method in a table of the script's registry
+ * (lua_ref), or as an encoded blob while it waits for its script (after a
+ * reload or a restart) to decode it at the next evaluation. */
+struct te_detector;
+typedef struct te_group_det {
+    struct te_detector *det;
+    int lua_ref;            /* LUA_NOREF when none */
+    unsigned char *blob;    /* pending state (built-in or Lua), owned */
+    size_t bloblen;
+    int64_t seen_ns;        /* last event fed to the group (0: none since restore) */
+    bool has_verdict;
+    double score, baseline;
+} te_group_det_t;
+
 typedef struct te_group {
     uint64_t hash;
     char *key;              /* packed items, owned */
@@ -33,6 +48,7 @@ typedef struct te_group {
     int64_t last_event_ns;  /* rule: last event added; hook: last ctx.alert */
     int64_t expires_ns;     /* hook alerts: resolve at this time */
     te_alert_t alert;       /* identity set at creation */
+    te_group_det_t *det;    /* detectors only, made at the first evaluation; owned */
     size_t nwin;
     te_window_t *win[];     /* one per agg (rule), none for hooks */
 } te_group_t;
@@ -118,6 +134,26 @@ void te_hook_close(te_live_rule_t *r);
 
 /* Runs the hook of r on ev (where/kind already matched). */
 void te_hook_run(te_ruleset_t *rs, te_live_rule_t *r, const te_event_t *ev, int64_t now_ns);
+
+/* --- detectors (eval_detect.c) --- */
+
+/* Checks a detector def (method parameters, summary with the detector
+ * labels); 0 or TE_EINVAL with err "path:line: detector \"x\": ...". */
+int te_detect_def_check(const te_rule_def_t *d, const char *path, te_err_t *err);
+
+/* True when two detector defs keep the same method state (method and its
+ * parameters, stat, every). */
+bool te_detect_def_same(const te_rule_def_t *a, const te_rule_def_t *b);
+
+/* Evaluates every group of detector r at now_ns, then expires idle groups. */
+void te_detect_eval(te_ruleset_t *rs, te_live_rule_t *r, int64_t now_ns);
+
+/* Before r moves from old_s to a new script on reload: Lua method states
+ * are encoded into their groups' blobs (decoded by the new state later). */
+void te_detect_rebind(te_live_rule_t *r);
+
+/* Frees a group's detector state (the Lua ref is left to its state). */
+void te_group_det_free(te_group_det_t *gd);
 
 /* CPU time of this thread in ns (status only). */
 uint64_t te_eval_cpu_ns(void);

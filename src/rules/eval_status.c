@@ -22,7 +22,7 @@ int te_ruleset_restore(te_ruleset_t *rs, const te_alert_t *a, int64_t now_ns, te
     const te_rule_def_t *d = r->def;
     const char *items[TE_GROUP_MAX_ITEMS];
     size_t n = 0;
-    if (d->type == TE_DEF_RULE) {
+    if (d->type != TE_DEF_ON_EVENT) {
         if (a->ngroup != d->ngroup)
             goto mismatch;
         for (size_t i = 0; i < d->ngroup; i++) {
@@ -41,7 +41,7 @@ int te_ruleset_restore(te_ruleset_t *rs, const te_alert_t *a, int64_t now_ns, te
     uint64_t h = te_group_hash(items, n);
     te_group_t *g = te_group_find(&r->groups, items, n, h);
     if (!g)
-        g = te_group_add(&r->groups, items, n, h, r->wopts, d->type == TE_DEF_RULE ? d->naggs : 0,
+        g = te_group_add(&r->groups, items, n, h, r->wopts, d->type != TE_DEF_ON_EVENT ? d->naggs : 0,
                          now_ns);
     if (!g || te_alert_copy(&g->alert, a))
         return te_err_set(err, TE_ENOMEM, "rules: cannot restore alert %s", a->id);
@@ -56,7 +56,9 @@ mismatch:
 static void fill_status(const te_live_rule_t *r, te_rule_status_t *o)
 {
     o->name = r->def->name;
-    o->type = r->def->type == TE_DEF_RULE ? "rule" : "on_event";
+    o->type = r->def->type == TE_DEF_RULE       ? "rule"
+              : r->def->type == TE_DEF_DETECTOR ? "detector"
+                                                : "on_event";
     if (r->script->status == TE_SCRIPT_DISABLED) {
         o->status = "disabled";
         o->error = r->script->error;

@@ -90,6 +90,7 @@ static void group_free(te_group_t *g)
     for (size_t i = 0; i < g->nwin; i++)
         te_window_free(g->win[i]);
     te_alert_clear(&g->alert);
+    te_group_det_free(g->det);
     free(g->key);
     free(g);
 }

@@ -57,6 +57,8 @@ void te_rule_def_free(te_rule_def_t *def)
     }
     free(def->aggs);
     free(def->summary);
+    free(def->method);
+    free(def->stat);
     free_strings(def->label_keys, def->nlabels);
     free_strings(def->label_values, def->nlabels);
     free_strings(def->notify, def->nnotify);

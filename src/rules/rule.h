@@ -44,7 +44,12 @@ typedef struct te_rule_agg {
 
 typedef enum { TE_SEV_INFO = 0, TE_SEV_WARNING, TE_SEV_CRITICAL } te_severity_t;
 
-typedef enum { TE_DEF_RULE = 0, TE_DEF_ON_EVENT } te_def_type_t;
+/* TE_DEF_DETECTOR (te.detector, SPEC 6.3) is a rule whose one aggregate
+ * (aggs[0], named "value", made from stat and field) feeds an anomaly
+ * detection method per group instead of a condition (rules/eval_detect.c). */
+typedef enum { TE_DEF_RULE = 0, TE_DEF_ON_EVENT, TE_DEF_DETECTOR } te_def_type_t;
+
+struct te_detect_params;
 
 typedef struct te_rule_def {
     te_def_type_t type;
@@ -69,6 +74,10 @@ typedef struct te_rule_def {
     size_t max_groups;   /* cardinality limit, default 10,000 */
     int fn_ref;          /* on_event: function(ev, ctx) */
     int line;            /* line of the declaration in its file */
+    /* detector only (detect/detect.h): a built-in method, or a Lua function */
+    struct te_detect_params *method; /* owned (plain data); NULL with method_ref */
+    int method_ref;      /* function(value, state, t) -> anomalous, score, baseline */
+    char *stat;          /* as written: "p95", "avg", "count", ... */
 } te_rule_def_t;
 
 /* Frees a def and everything it owns (not the Lua refs: the script does).

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bind_agg.h"
+#include "bind_rule_int.h"
 #include "core/event.h"
 #include "core/time.h"
 #include "luaopen_te.h"
@@ -256,22 +257,22 @@ static void read_aggs(lua_State *L, te_rule_def_t *def)
     lua_pop(L, 1);
 }
 
-static void read_labels(lua_State *L, te_rule_def_t *def)
+static void read_labels(lua_State *L, te_rule_def_t *def, const char *fn)
 {
-    int t = get_key(L, "te.rule", "labels", false);
+    int t = get_key(L, fn, "labels", false);
     if (t == LUA_TNIL) {
         lua_pop(L, 1);
         return;
     }
     if (t != LUA_TTABLE)
-        type_error(L, "te.rule", "labels", "a table of name = \"value\"");
+        type_error(L, fn, "labels", "a table of name = \"value\"");
     size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            te_lua_raise(L, "te.rule: \"labels\" must be a table of name = \"value\"");
+            te_lua_raise(L, "%s: \"labels\" must be a table of name = \"value\"", fn);
         if (lua_type(L, -1) != LUA_TSTRING)
-            te_lua_raise(L, "te.rule: labels.%s must be a string, got %s", lua_tostring(L, -2),
+            te_lua_raise(L, "%s: labels.%s must be a string, got %s", fn, lua_tostring(L, -2),
                          luaL_typename(L, -1));
         count++;
         lua_pop(L, 1);
@@ -280,7 +281,7 @@ static void read_labels(lua_State *L, te_rule_def_t *def)
         def->label_keys = calloc(count, sizeof(char *));
         def->label_values = calloc(count, sizeof(char *));
         if (!def->label_keys || !def->label_values)
-            nomem(L, "te.rule");
+            nomem(L, fn);
         def->nlabels = count;
     }
     size_t i = 0;
@@ -289,7 +290,7 @@ static void read_labels(lua_State *L, te_rule_def_t *def)
         def->label_keys[i] = dup(lua_tostring(L, -2));
         def->label_values[i] = dup(lua_tostring(L, -1));
         if (!def->label_keys[i] || !def->label_values[i])
-            nomem(L, "te.rule");
+            nomem(L, fn);
         i++;
         lua_pop(L, 1);
     }
@@ -305,6 +306,7 @@ static void unref_all(lua_State *L, te_rule_def_t *def)
     luaL_unref(L, LUA_REGISTRYINDEX, def->value_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, def->severity_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, def->fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, def->method_ref);
 }
 
 static int defbox_gc(lua_State *L)
@@ -329,6 +331,7 @@ static te_rule_def_t *new_def(lua_State *L, const char *fn, te_def_type_t type)
         nomem(L, fn);
     def->type = type;
     def->condition_ref = def->value_ref = def->severity_ref = def->fn_ref = LUA_NOREF;
+    def->method_ref = LUA_NOREF;
     def->line = te_lua_caller_line(L);
     b->def = def;
     return def;
@@ -425,7 +428,7 @@ static void read_rule(lua_State *L, te_rule_def_t *def, bool standalone)
     }
     lua_pop(L, 1);
     opt_string(L, fn, "summary", false, &def->summary);
-    read_labels(L, def);
+    read_labels(L, def, fn);
     if (opt_strlist(L, fn, "notify", &def->notify, &def->nnotify) == LUA_TNIL) {
         if (!(def->notify = calloc(1, sizeof(char *))))
             nomem(L, fn);
@@ -490,7 +493,9 @@ static void push_where(lua_State *L, const te_where_t *w, size_t n)
 static void push_description(lua_State *L, const te_rule_def_t *def)
 {
     lua_newtable(L);
-    lua_pushstring(L, def->type == TE_DEF_RULE ? "rule" : "on_event");
+    lua_pushstring(L, def->type == TE_DEF_RULE       ? "rule"
+                      : def->type == TE_DEF_DETECTOR ? "detector"
+                                                     : "on_event");
     lua_setfield(L, -2, "type");
     lua_pushstring(L, def->name);
     lua_setfield(L, -2, "name");
@@ -642,4 +647,53 @@ void te_bind_rule(lua_State *L, bool standalone)
     lua_pushboolean(L, standalone);
     luaL_setfuncs(L, rule_funcs, 1);
     te_bind_agg(L, standalone);
+}
+
+/* --- shared with bind_detect.c (bind_rule_int.h) --- */
+
+void te_bind_def_check_spec(lua_State *L, const char *fn, const char *const *keys)
+{
+    check_spec_arg(L, fn);
+    check_keys(L, fn, keys);
+}
+
+te_rule_def_t *te_bind_def_new(lua_State *L, const char *fn, te_def_type_t type)
+{
+    return new_def(L, fn, type);
+}
+
+void te_bind_def_name_kind(lua_State *L, const char *fn, te_rule_def_t *def, bool kind_required)
+{
+    read_name_kind(L, fn, def, kind_required);
+}
+
+int te_bind_def_strlist(lua_State *L, const char *fn, const char *key, char ***out, size_t *n)
+{
+    return opt_strlist(L, fn, key, out, n);
+}
+
+int64_t te_bind_def_duration(lua_State *L, const char *fn, const char *key, const char *dflt,
+                             bool positive)
+{
+    return opt_duration(L, fn, key, dflt, positive);
+}
+
+void te_bind_def_string(lua_State *L, const char *fn, const char *key, bool required, char **slot)
+{
+    opt_string(L, fn, key, required, slot);
+}
+
+void te_bind_def_labels(lua_State *L, const char *fn, te_rule_def_t *def)
+{
+    read_labels(L, def, fn);
+}
+
+void te_bind_def_unique(lua_State *L, const char *fn, const char *name)
+{
+    check_unique(L, fn, name, te_lua_script(L));
+}
+
+int te_bind_def_finish(lua_State *L, const char *fn)
+{
+    return finish(L, fn);
 }

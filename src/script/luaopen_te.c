@@ -15,11 +15,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "script/bind_detect.h"
+#include "script/bind_report.h"
+#include "script/recommend.h"
+
 void te_lua_push_module(lua_State *L, bool standalone)
 {
     lua_newtable(L); /* [te] */
     te_bind_rule(L, standalone);
     te_bind_util(L, standalone);
+    te_bind_report(L, standalone);
+    te_bind_recommend(L, standalone);
+    te_bind_detect(L, standalone);
     lua_pushstring(L, TE_VERSION);
     lua_setfield(L, -2, "version");
 }

@@ -15,13 +15,16 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "core/time.h"
+#include "store/alerts_life.h"
 #include "store/store_int.h"
 
 #define SQL_UPSERT                                                                        \
     "INSERT INTO alerts(id, rule, fingerprint, state, severity, group_json, labels_json," \
     " notify_json, value, summary, reason, active_at_ns, starts_at_ns, ends_at_ns,"       \
-    " updated_ns, last_notified_ns, false_since_ns)"                                      \
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)" \
+    " updated_ns, last_notified_ns, false_since_ns, acked_by, ack_comment, acked_at_ns,"  \
+    " flapping) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15," \
+    " ?16, ?17, ?18, ?19, ?20, ?21)"                                                      \
     " ON CONFLICT(id) DO UPDATE SET rule = excluded.rule,"                                \
     " fingerprint = excluded.fingerprint, state = excluded.state,"                        \
     " severity = excluded.severity, group_json = excluded.group_json,"                    \
@@ -30,7 +33,11 @@
     " active_at_ns = excluded.active_at_ns, starts_at_ns = excluded.starts_at_ns,"        \
     " ends_at_ns = excluded.ends_at_ns, updated_ns = excluded.updated_ns,"                \
     " last_notified_ns = excluded.last_notified_ns,"                                      \
-    " false_since_ns = excluded.false_since_ns"
+    " false_since_ns = excluded.false_since_ns, flapping = excluded.flapping,"            \
+    " acked_by = coalesce(excluded.acked_by, alerts.acked_by),"                           \
+    " ack_comment = CASE WHEN excluded.acked_by IS NULL THEN alerts.ack_comment"          \
+    "   ELSE excluded.ack_comment END,"                                                   \
+    " acked_at_ns = max(excluded.acked_at_ns, alerts.acked_at_ns)"
 
 #define SQL_HISTORY                                                                       \
     "INSERT INTO alert_history(alert_id, rule, fingerprint, transition, state, severity," \
@@ -39,10 +46,16 @@
 #define SQL_COLUMNS                                                                       \
     "SELECT id, rule, fingerprint, state, severity, group_json, labels_json,"             \
     " notify_json, value, summary, reason, active_at_ns, starts_at_ns, ends_at_ns,"       \
-    " updated_ns, last_notified_ns, false_since_ns FROM alerts"
+    " updated_ns, last_notified_ns, false_since_ns, acked_by, ack_comment, acked_at_ns,"  \
+    " flapping FROM alerts"
 #define SQL_ACTIVE SQL_COLUMNS " WHERE state IN ('pending', 'firing') ORDER BY active_at_ns, id"
-/* newest change first; ?1 NULL: every state */
-#define SQL_LIST SQL_COLUMNS " WHERE ?1 IS NULL OR state = ?1 ORDER BY updated_ns DESC, id LIMIT ?2"
+/* newest change first; ?1 NULL: every state; "acked": active and acked;
+ * "silenced": every active alert (the caller filters by silence) */
+#define SQL_LIST                                                                          \
+    SQL_COLUMNS " WHERE ?1 IS NULL OR state = ?1"                                         \
+    " OR (?1 = 'acked' AND state IN ('pending', 'firing') AND acked_by IS NOT NULL)"      \
+    " OR (?1 = 'silenced' AND state IN ('pending', 'firing'))"                            \
+    " ORDER BY updated_ns DESC, id LIMIT ?2"
 
 int te_store_alerts_init(te_store_t *st, te_err_t *err)
 {
@@ -138,6 +151,10 @@ int te_store_alerts_save(te_store_t *st, const te_alert_t *a, te_alert_transitio
     sqlite3_bind_int64(up, 15, a->updated_ns);
     sqlite3_bind_int64(up, 16, a->last_notified_ns);
     sqlite3_bind_int64(up, 17, a->false_since_ns);
+    bind_opt_text(up, 18, a->acked_by);
+    bind_opt_text(up, 19, a->acked_by ? a->ack_comment : NULL);
+    sqlite3_bind_int64(up, 20, a->acked_at_ns);
+    sqlite3_bind_int(up, 21, a->flapping);
     sqlrc = sqlite3_step(up);
     if (sqlrc != SQLITE_DONE)
         goto sqlfail;
@@ -287,6 +304,9 @@ static int row_to_alert(sqlite3_stmt *q, te_alert_t *a, te_err_t *err)
     a->updated_ns = sqlite3_column_int64(q, 14);
     a->last_notified_ns = sqlite3_column_int64(q, 15);
     a->false_since_ns = sqlite3_column_int64(q, 16);
+    if (col(q, 17) && te_alert_set_ack(a, col(q, 17), col(q, 18), sqlite3_column_int64(q, 19)))
+        return te_err_set(err, TE_ENOMEM, "store: alert row %s: out of memory", id);
+    a->flapping = sqlite3_column_int(q, 20) != 0;
     return 0;
 }
 
@@ -361,30 +381,74 @@ int te_store_alerts_history_count(te_store_t *st, const char *id, int64_t *out, 
 
 int te_store_alerts_state_check(const char *state, te_err_t *err)
 {
-    static const char *const ok[] = {"pending", "firing", "resolved"};
-    for (size_t i = 0; i < 3; i++)
+    static const char *const ok[] = {"pending", "firing", "resolved", "acked", "silenced"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(state, ok[i]) == 0)
             return 0;
-    if (strcmp(state, "acked") == 0 || strcmp(state, "silenced") == 0)
-        return te_err_set(err, TE_EINVAL,
-                          "state \"%s\": acks and silences are not available yet (they come "
-                          "with notifications); use pending, firing or resolved",
-                          state);
-    return te_err_set(err, TE_EINVAL, "state must be pending, firing or resolved, got \"%s\"",
+    return te_err_set(err, TE_EINVAL,
+                      "state must be pending, firing, resolved, acked or silenced, got \"%s\"",
                       state);
+}
+
+typedef struct list_ctx {
+    te_store_t *st;
+    cJSON *arr;
+    const char *state;
+    size_t limit, n;
+    te_silence_t *sil; /* active silences */
+    size_t nsil;
+    int64_t now;
+    te_err_t *err;
+} list_ctx_t;
+
+static int collect_silence(void *ud, const te_silence_t *s)
+{
+    list_ctx_t *c = ud;
+    te_silence_t *v = realloc(c->sil, (c->nsil + 1) * sizeof(*v));
+    if (!v)
+        return TE_ENOMEM;
+    c->sil = v;
+    if (te_silence_copy(&v[c->nsil], s) < 0)
+        return TE_ENOMEM;
+    c->nsil++;
+    return 0;
 }
 
 static int collect_json(void *ud, const te_alert_t *a)
 {
-    cJSON *o = te_alert_to_cjson(a);
-    if (!o)
+    list_ctx_t *c = ud;
+    bool active = a->state == TE_ALERT_PENDING || a->state == TE_ALERT_FIRING;
+    cJSON *by = cJSON_CreateArray();
+    if (!by)
         return TE_ENOMEM;
-    cJSON_AddItemToArray(ud, o);
+    for (size_t i = 0; active && i < c->nsil; i++)
+        if (te_silence_matches(&c->sil[i], a, c->now))
+            cJSON_AddItemToArray(by, cJSON_CreateString(c->sil[i].id));
+    if (c->state && strcmp(c->state, "silenced") == 0 && cJSON_GetArraySize(by) == 0) {
+        cJSON_Delete(by);
+        return 0;
+    }
+    if (c->limit && c->n >= c->limit) {
+        cJSON_Delete(by);
+        return 1; /* enough */
+    }
+    cJSON *o = te_alert_to_cjson(a);
+    cJSON *deliveries = NULL;
+    int rc = o ? te_store_outbox_deliveries(c->st, a->id, &deliveries, c->err) : TE_ENOMEM;
+    if (rc < 0) {
+        cJSON_Delete(o);
+        cJSON_Delete(by);
+        return rc;
+    }
+    cJSON_AddItemToObject(o, "silenced_by", by);
+    cJSON_AddItemToObject(o, "deliveries", deliveries);
+    cJSON_AddItemToArray(c->arr, o);
+    c->n++;
     return 0;
 }
 
 int te_store_alerts_list_json(te_store_t *st, const char *state, size_t limit, cJSON **out,
-                        te_err_t *err)
+                              te_err_t *err)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = root ? cJSON_AddArrayToObject(root, "alerts") : NULL;
@@ -392,7 +456,18 @@ int te_store_alerts_list_json(te_store_t *st, const char *state, size_t limit, c
         cJSON_Delete(root);
         return te_err_set(err, TE_ENOMEM, "out of memory");
     }
-    int rc = te_store_alerts_list(st, state, limit, collect_json, arr, err);
+    list_ctx_t c = {.st = st, .arr = arr, .state = state, .limit = limit,
+                    .now = te_time_now_ns(), .err = err};
+    int rc = te_store_silences_list(st, c.now, false, collect_silence, &c, err);
+    if (!rc) {
+        bool filtered = state && strcmp(state, "silenced") == 0;
+        rc = te_store_alerts_list(st, state, filtered ? 0 : limit, collect_json, &c, err);
+        if (rc == 1)
+            rc = 0;
+    }
+    for (size_t i = 0; i < c.nsil; i++)
+        te_silence_clear(&c.sil[i]);
+    free(c.sil);
     if (rc < 0) {
         if (rc == TE_ENOMEM)
             te_err_set(err, TE_ENOMEM, "out of memory");

@@ -45,19 +45,22 @@ typedef int (*te_alert_load_cb)(void *ud, const te_alert_t *a);
 int te_store_alerts_load_active(te_store_t *st, te_alert_load_cb cb, void *ud, te_err_t *err);
 
 /* Calls cb for the alert episodes in state ("pending", "firing",
- * "resolved"; NULL: all), the most recently changed first, at most limit
+ * "resolved", "acked": active and acknowledged, "silenced": every active
+ * one, for the caller to match against silences; NULL: all), the most recently changed first, at most limit
  * (0: no limit). Works on read-only stores. A non-zero cb return stops
  * and is returned. */
 int te_store_alerts_list(te_store_t *st, const char *state, size_t limit, te_alert_load_cb cb,
                          void *ud, te_err_t *err);
 
 /* Checks a state filter of GET /v1/alerts and `alerts list`: 0 for
- * pending, firing, resolved; TE_EINVAL with a message otherwise (acked and
- * silenced are named as not available yet). */
+ * pending, firing, resolved, acked, silenced; TE_EINVAL naming them
+ * otherwise. */
 int te_store_alerts_state_check(const char *state, te_err_t *err);
 
-/* {"alerts":[te_alert_to_cjson objects...]} for te_store_alerts_list's
- * arguments. On success the caller owns *out (cJSON_Delete). Returns 0,
+/* {"alerts":[te_alert_to_cjson objects + "silenced_by":[silence ids
+ * matching it now] + "deliveries":te_store_outbox_deliveries...]} for
+ * te_store_alerts_list's arguments ("silenced" keeps only the active
+ * alerts an active silence matches). On success the caller owns *out (cJSON_Delete). Returns 0,
  * TE_ENOMEM, TE_EPARSE or TE_ESQLITE. */
 struct cJSON;
 int te_store_alerts_list_json(te_store_t *st, const char *state, size_t limit,

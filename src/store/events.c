@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "rollup.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -41,11 +42,13 @@ void te_store_caches_reset(te_store_t *st)
     /* a read inside the lost transaction may have cached its ids too */
     te_idstr_free(&st->names);
     te_idstr_free(&st->tagsof);
+    te_rollup_discard(st);
 }
 
 void te_store_caches_free(te_store_t *st)
 {
     te_store_caches_reset(st);
+    te_rollup_close(st);
     free(st->kinds);
     st->kinds = NULL;
     st->cap_kinds = 0;
@@ -85,6 +88,8 @@ int te_store_writer_prepare(te_store_t *st, te_err_t *err)
         rc = prep(st, &st->st_series_add, TE_SQL_SERIES_ADD, err);
     if (rc == 0)
         rc = prep(st, &st->st_event_add, TE_SQL_EVENT_ADD, err);
+    if (rc == 0)
+        rc = te_rollup_open(st, err);
     return rc;
 }
 
@@ -220,6 +225,8 @@ int te_store_begin(te_store_t *st, te_err_t *err)
     rc = step_done(st, st->st_begin, err, "begin transaction");
     if (rc == 0)
         st->in_txn = true;
+    if (rc == 0 && (rc = te_rollup_begin(st, err)) < 0)
+        te_store_rollback(st);
     return rc;
 }
 
@@ -243,6 +250,11 @@ int te_store_commit(te_store_t *st, te_err_t *err)
         return rc;
     if (!st->in_txn)
         return te_err_set(err, TE_EINVAL, "store: commit without a transaction");
+    rc = te_rollup_flush(st, err);
+    if (rc < 0) {
+        te_store_rollback(st);
+        return rc;
+    }
     rc = step_done(st, st->st_commit, err, "commit");
     if (rc < 0) {
         te_store_rollback(st);
@@ -298,8 +310,12 @@ int te_store_insert(te_store_t *st, const te_event_t *ev, bool *stored, te_err_t
     sqlite3_reset(s);
     if (src != SQLITE_DONE)
         return te_store_sqlerr(st, src, err, "insert event");
+    bool is_new = sqlite3_changes(st->db) > 0;
     if (stored)
-        *stored = sqlite3_changes(st->db) > 0;
+        *stored = is_new;
+    if (is_new)
+        return te_rollup_add(st, kid, sid, ev->ts_ns, ev->fields_blob,
+                             ev->fields_blob ? ev->fields_blob_len : 0, err);
     return 0;
 }
 

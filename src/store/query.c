@@ -34,6 +34,8 @@
 #include <cjson/cJSON.h>
 
 #include "../core/time.h"
+#include "../rules/sketch.h"
+#include "rollup.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -171,8 +173,9 @@ fail:
 typedef struct fstate {
     int64_t n;
     double sum, min, max;
-    double *vals;           /* only when a percentile wants this field */
+    double *vals;           /* only when a percentile wants this field (raw plan) */
     size_t nvals, cap;
+    te_sketch_t *sk;        /* instead of vals when the plan reads rollups */
 } fstate_t;
 
 typedef struct acc {
@@ -209,6 +212,7 @@ typedef struct qctx {
     te_series_map_t amap;
     acc_t *accs;
     size_t naccs, cap_accs;
+    bool use_sketch;        /* the plan reads rollups: percentiles from sketches */
     te_err_t *err;
 } qctx_t;
 
@@ -380,7 +384,12 @@ static int add_row(qctx_t *c, int64_t ts, int64_t sid, const unsigned char *blob
             fs->max = v;
         fs->n++;
         fs->sum += v;
-        if (c->want_vals[f]) {
+        if (c->want_vals[f] && c->use_sketch) {
+            if (!fs->sk && !(fs->sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL)))
+                return nomem(c);
+            if (isfinite(v) && te_sketch_add(fs->sk, v) < 0)
+                return nomem(c);
+        } else if (c->want_vals[f]) {
             if (grow((void **)&fs->vals, &fs->cap, fs->nvals + 1, sizeof(double)) < 0)
                 return nomem(c);
             fs->vals[fs->nvals++] = v;
@@ -390,6 +399,41 @@ static int add_row(qctx_t *c, int64_t ts, int64_t sid, const unsigned char *blob
         if (info[1 + d] >= 0 && te_idmap_put(&a->dset[d], info[1 + d] + 1, 1) < 0)
             return nomem(c);
     return 0;
+}
+
+/* One rollup row: f < 0 is the event count row, else field c->fields[f]. */
+static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
+{
+    int64_t si;
+    if (!te_idmap_get(&c->sidx, sqlite3_column_int64(s, 1), &si))
+        return 0; /* series filtered out by where */
+    const int64_t *info = c->sinfo + (size_t)si * (1 + c->ndist);
+    int64_t every = c->q->every_ns;
+    int64_t bucket = every > 0 ? te_rollup_bucket(sqlite3_column_int64(s, 0), every) : 0;
+    acc_t *a = acc_get(c, bucket, info[0]);
+    if (!a)
+        return c->err && c->err->code ? c->err->code : TE_ENOMEM;
+    int64_t n = sqlite3_column_int64(s, 2);
+    if (f < 0) {
+        a->count += n;
+        return 0;
+    }
+    if (n <= 0)
+        return 0;
+    fstate_t *fs = &a->f[f];
+    double mn = sqlite3_column_double(s, 4), mx = sqlite3_column_double(s, 5);
+    if (fs->n == 0 || mn < fs->min)
+        fs->min = mn;
+    if (fs->n == 0 || mx > fs->max)
+        fs->max = mx;
+    fs->n += n;
+    fs->sum += sqlite3_column_double(s, 3);
+    if (!c->want_vals[f])
+        return 0;
+    if (!fs->sk && !(fs->sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL)))
+        return nomem(c);
+    return te_rollup_sketch_merge(fs->sk, n, mn, mx, sqlite3_column_blob(s, 6),
+                                  (size_t)sqlite3_column_bytes(s, 6), c->err);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -488,6 +532,11 @@ static int fill_row(qctx_t *c, te_result_t *r, acc_t *a)
         case TE_AGG_MAX: v->u.num = fs->max; break;
         default: {
             double p = ag->op == TE_AGG_P50 ? 0.50 : ag->op == TE_AGG_P95 ? 0.95 : 0.99;
+            if (fs->sk) {
+                if (te_rollup_quantile(fs->sk, p, &v->u.num) < 0)
+                    v->type = TE_VAL_NULL;
+                break;
+            }
             if (fs->cap != SIZE_MAX) {
                 qsort(fs->vals, fs->nvals, sizeof(double), cmp_double);
                 fs->cap = SIZE_MAX; /* marks sorted; no more appends after the scan */
@@ -495,6 +544,159 @@ static int fill_row(qctx_t *c, te_result_t *r, acc_t *a)
             v->u.num = percentile(fs, p);
         }
         }
+    }
+    return 0;
+}
+
+/* ---------- planner ---------- */
+
+typedef struct seg {
+    int64_t lo, hi;
+    int level;              /* 0 raw, 1 rollup_1m, 2 rollup_1h */
+} seg_t;
+
+#define MAX_SEGS 8
+/* AUTO plan: percentiles over at most this many events read raw (exact) */
+#define RAW_PERCENTILE_MAX 100000
+
+static const int64_t LEVEL_NS[3] = {0, TE_ROLLUP_1M_NS, TE_ROLLUP_1H_NS};
+
+/* Covers [lo, hi) with the coarsest allowed level whose aligned interior is
+ * not empty, recursing into the unaligned edges with finer levels. */
+static void cover(seg_t *segs, size_t *n, int64_t lo, int64_t hi, int level,
+                  const bool allowed[3])
+{
+    if (lo >= hi)
+        return;
+    for (; level > 0; level--) {
+        int64_t r = LEVEL_NS[level];
+        if (!allowed[level])
+            continue;
+        int64_t a = te_rollup_bucket(lo, r), b = te_rollup_bucket(hi, r);
+        if (a < lo) {
+            if (a > INT64_MAX - r)
+                continue;
+            a += r;
+        }
+        if (a >= b)
+            continue;
+        cover(segs, n, lo, a, level - 1, allowed);
+        segs[(*n)++] = (seg_t){a, b, level};
+        cover(segs, n, b, hi, level - 1, allowed);
+        return;
+    }
+    segs[(*n)++] = (seg_t){lo, hi, 0};
+}
+
+static int scan_raw(qctx_t *c, int64_t kid, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(c->st->db, TE_SQL_QUERY_SCAN, -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return te_store_sqlerr(c->st, src, c->err, "query");
+    sqlite3_bind_int64(s, 1, kid);
+    sqlite3_bind_int64(s, 2, lo);
+    sqlite3_bind_int64(s, 3, hi);
+    int rc = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        rc = add_row(c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                     sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(c->st, src, c->err, "query");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int scan_rollup(qctx_t *c, int64_t kid, const seg_t *sg)
+{
+    static const char *const sql[3] = {NULL, TE_SQL_ROLLUP_SCAN("rollup_1m"),
+                                       TE_SQL_ROLLUP_SCAN("rollup_1h")};
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(c->st->db, sql[sg->level], -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    int rc = 0;
+    for (int f = -1; rc == 0 && f < (int)c->nfields; f++) {
+        sqlite3_bind_int64(s, 1, kid);
+        sqlite3_bind_text(s, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, sg->lo);
+        sqlite3_bind_int64(s, 4, sg->hi);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            rc = add_rollup_row(c, f, s);
+            if (rc < 0)
+                break;
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Upper bound of the kind's events in [lo, hi) from the 1-hour count rows
+ * (whole hours around the range). */
+static int estimate_events(qctx_t *c, int64_t kid, int64_t lo, int64_t hi, int64_t *out)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_ESTIMATE, -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    sqlite3_bind_int64(s, 1, kid);
+    sqlite3_bind_int64(s, 2, te_rollup_bucket(lo, TE_ROLLUP_1H_NS));
+    sqlite3_bind_int64(s, 3, hi);
+    src = sqlite3_step(s);
+    *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return src == SQLITE_ROW || src == SQLITE_DONE
+               ? 0
+               : te_store_sqlerr(c->st, src, c->err, "query rollups");
+}
+
+/* Picks the segments (see the top comment) and reads them. */
+static int run_plan(qctx_t *c, int64_t kid)
+{
+    const te_query_t *q = c->q;
+    bool allowed[3] = {true, false, false};
+    bool rollups = q->plan != TE_PLAN_RAW && c->ndist == 0;
+    if (rollups) {
+        bool ok = false;
+        int rc = te_rollup_ready(c->st, &ok, c->err);
+        if (rc < 0)
+            return rc;
+        rollups = ok;
+    }
+    for (int l = 1; rollups && l <= 2; l++)
+        allowed[l] = q->every_ns <= 0 || q->every_ns % LEVEL_NS[l] == 0;
+    seg_t segs[MAX_SEGS];
+    size_t n = 0;
+    cover(segs, &n, q->since_ns, q->until_ns, 2, allowed);
+    for (size_t i = 0; i < n; i++)
+        if (segs[i].level > 0)
+            c->use_sketch = true;
+    bool pct = false;
+    for (size_t f = 0; f < c->nfields; f++)
+        pct = pct || c->want_vals[f];
+    if (c->use_sketch && pct && q->plan == TE_PLAN_AUTO) {
+        /* percentiles stay exact while the raw scan is cheap */
+        int64_t est = 0;
+        int rc = estimate_events(c, kid, q->since_ns, q->until_ns, &est);
+        if (rc < 0)
+            return rc;
+        if (est <= RAW_PERCENTILE_MAX) {
+            c->use_sketch = false;
+            n = 0;
+            segs[n++] = (seg_t){q->since_ns, q->until_ns, 0};
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = segs[i].level == 0 ? scan_raw(c, kid, segs[i].lo, segs[i].hi)
+                                    : scan_rollup(c, kid, &segs[i]);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -567,8 +769,10 @@ static void ctx_free(qctx_t *c)
 {
     for (size_t i = 0; i < c->naccs; i++) {
         acc_t *a = &c->accs[i];
-        for (size_t f = 0; a->f && f < c->nfields; f++)
+        for (size_t f = 0; a->f && f < c->nfields; f++) {
             free(a->f[f].vals);
+            te_sketch_free(a->f[f].sk);
+        }
         for (size_t d = 0; a->dset && d < c->ndist; d++)
             te_idmap_free(&a->dset[d]);
         free(a->f);
@@ -617,24 +821,9 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
             goto done;
     }
     if (c.nseries > 0) {
-        int src = sqlite3_prepare_v2(st->db, TE_SQL_QUERY_SCAN, -1, &s, NULL);
-        if (src != SQLITE_OK) {
-            rc = te_store_sqlerr(st, src, err, "query");
+        rc = run_plan(&c, kid);
+        if (rc < 0)
             goto done;
-        }
-        sqlite3_bind_int64(s, 1, kid);
-        sqlite3_bind_int64(s, 2, q->since_ns);
-        sqlite3_bind_int64(s, 3, q->until_ns);
-        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            rc = add_row(&c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                         sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
-            if (rc < 0)
-                goto done;
-        }
-        if (src != SQLITE_DONE) {
-            rc = te_store_sqlerr(st, src, err, "query");
-            goto done;
-        }
     }
     if (c.naccs == 0 && q->every_ns <= 0 && q->ngroup == 0 && !acc_get(&c, 0, 0)) {
         rc = c.err && c.err->code ? c.err->code : TE_ENOMEM;

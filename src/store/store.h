@@ -12,7 +12,10 @@
  *   events(id, ts_ns, kind_id, series_id, source, eid, trace_id, span_id,
  *          parent_span_id, correlation_id, fields BLOB, body TEXT)
  *     index (kind_id, ts_ns); unique (source, eid) where eid not null
- *   rollup_1m / rollup_1h, alerts, alert_history, outbox: for later issues.
+ *   rollup_1m / rollup_1h(kind_id, field, bucket, series_id, n, sum, min, max,
+ *          sketch): maintained at commit (store/rollup.h, store/sql_v4.h)
+ *   archive_marks(kind_id, before_ns): raw events before were archived
+ *   alerts, alert_history, outbox: for later issues.
  */
 #ifndef TE_STORE_STORE_H
 #define TE_STORE_STORE_H
@@ -107,6 +110,11 @@ typedef struct te_agg {
 int te_aggs_parse(const char *spec, te_agg_t **out, size_t *n, te_err_t *err);
 void te_aggs_free(te_agg_t *aggs, size_t n);
 
+/* How te_store_query reads (see query.c): AUTO picks; RAW reads raw events
+ * only; ROLLUPS uses rollups wherever they can answer, even for percentiles
+ * over few events (tests compare the two). */
+typedef enum { TE_PLAN_AUTO = 0, TE_PLAN_RAW, TE_PLAN_ROLLUPS } te_query_plan_t;
+
 typedef struct te_query {
     const char *kind;            /* required */
     int64_t since_ns, until_ns;
@@ -117,12 +125,18 @@ typedef struct te_query {
     const te_agg_t *aggs;        /* at least one; count when none given by the user */
     size_t naggs;
     int64_t every_ns;            /* 0: no time buckets */
+    te_query_plan_t plan;        /* TE_PLAN_AUTO unless testing */
 } te_query_t;
 
 /* Runs an aggregate query. Columns: "time" first when every_ns > 0, then the
  * group tags, then one per aggregate named as requested. Rows are ordered by
  * time then group values. rate = count per second over the bucket (or the
- * query range). Percentiles are exact here (raw data). */
+ * query range). The planner (query.c) reads 1-hour / 1-minute rollups for
+ * the aligned part of the range when every aggregate allows it (not
+ * distinct) and raw events for the edges: count, sum, min, max and avg are
+ * then exact (sums up to floating-point summation order) and percentiles
+ * are within 1% relative error; from raw events alone percentiles are exact
+ * (AUTO reads raw events for percentiles over at most 100,000 events). */
 int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_err_t *err);
 
 typedef struct te_store_stats {
@@ -151,6 +165,52 @@ int te_store_check(te_store_t *st, bool quick, te_err_t *err);
 int te_store_backup(te_store_t *st, const char *dest_path,
                     void (*progress)(int remaining, int total, void *ud), void *ud,
                     te_err_t *err);
+
+/* Turns rollup maintenance on this read-write store on or off (default
+ * on). Off is for benchmarks: it marks the rollups incomplete, so readers
+ * answer from raw events until the next read-write open rebuilds them from
+ * the raw events. Outside a transaction. Returns 0 or TE_EINVAL/TE_ESQLITE. */
+int te_store_set_rollups(te_store_t *st, bool on, te_err_t *err);
+
+/* --- retention and archive (store/retention.c) --- */
+
+/* Called after each archived chunk: kind, events archived so far in this
+ * call, and the day file (NULL when nothing was written yet). */
+typedef void (*te_archive_progress_cb)(const char *kind, int64_t events, const char *file,
+                                       void *ud);
+
+typedef struct te_archive_opts {
+    const char *kind;            /* NULL: every kind */
+    int64_t before_ns;           /* raw events with ts < before_ns go */
+    const char *dir;             /* archive folder (created); NULL: delete without archiving */
+    size_t chunk;                /* events per delete transaction; 0: 5000 */
+    te_archive_progress_cb progress;
+    void *ud;
+    const int *stop;             /* NULL, or non-zero (read atomically) to stop between chunks */
+} te_archive_opts_t;
+
+typedef struct te_archive_stats {
+    int64_t events;              /* archived and deleted */
+    int64_t files;               /* day files written or appended to */
+} te_archive_stats_t;
+
+/* Archives raw events older than before_ns to gzip NDJSON (one file per
+ * kind and UTC day: DIR/KIND/YYYY-MM-DD.ndjson.gz, appended as further gzip
+ * members when the file exists; events in the canonical JSON of the API, so
+ * `ingest FILE.ndjson.gz` re-ingests them), then deletes them in chunks of
+ * opts->chunk events, one short transaction per chunk; each file is fsynced
+ * before its events are deleted. Sets the kind's archive mark (re-ingested
+ * archive events are not rolled up twice). Rollups are kept. Read-write
+ * store, outside a transaction. Returns 0 or TE_E* (what was deleted stays
+ * archived). */
+int te_store_archive(te_store_t *st, const te_archive_opts_t *opts, te_archive_stats_t *out,
+                     te_err_t *err);
+
+/* Deletes rollup rows of one resolution (res_ns TE_ROLLUP_1M_NS-style: 60e9
+ * or 3600e9) whose bucket is before before_ns, for kind (NULL: every kind),
+ * in bounded chunks. *deleted gets the row count (may be NULL). */
+int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int64_t before_ns,
+                           int64_t *deleted, te_err_t *err);
 
 /* Path of the database file. */
 const char *te_store_path(const te_store_t *st);

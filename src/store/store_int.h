@@ -75,6 +75,7 @@ struct te_store {
     sqlite3_stmt *st_kind_name, *st_series_tags;
     void (*wal_fn)(void *ud, int frames); /* te_store_wal_notify */
     void *wal_ud;
+    struct te_rollup *rollup;   /* write path: rollup accumulators (rollup.c) */
 };
 
 /* Entries above this are dropped (the map is emptied) to bound memory. */

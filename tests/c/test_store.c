@@ -162,19 +162,31 @@ static void open_creates_schema_and_reopen_keeps_version(void **state)
 static void open_migrates_v1_database_to_current(void **state)
 {
     fx_t *f = *state;
-    te_store_t *st = open_rw(f);
-    assert_true(put(st, "{\"kind\":\"a\",\"x\":1}"));
-    /* make it a v1 database, as the spine's first release left it */
-    assert_int_equal(sqlite3_exec(st->db, "DROP TABLE alerts; DROP TABLE alert_history;"
-                                          "PRAGMA user_version = 1", NULL, NULL, NULL),
+    /* a v1 database, as the spine's first release left it */
+    te_store_close(open_rw(f)); /* makes the folder */
+    char side[600];
+    unlink(f->db);
+    snprintf(side, sizeof(side), "%s-wal", f->db);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", f->db);
+    unlink(side);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, te_sql_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO kinds(id, name) VALUES(1, 'a');"
+                                      "INSERT INTO series(id, kind_id, tags) VALUES(1, 1, '{}');"
+                                      "INSERT INTO events(ts_ns, kind_id, series_id)"
+                                      " VALUES(1000, 1, 1); PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
-    te_store_close(st);
-    st = open_rw(f);
+    sqlite3_close(db);
+    te_store_t *st = open_rw(f);
     te_store_stats_t s;
     assert_int_equal(te_store_stats(st, &s, NULL), 0);
     assert_int_equal(s.schema_version, TE_SQL_SCHEMA_VERSION);
     assert_int_equal(s.events, 1);
-    assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history, silences, outbox,"
+                                          " alert_actions", NULL, NULL, NULL),
                      SQLITE_OK);
     te_store_close(st);
 }

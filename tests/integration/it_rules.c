@@ -515,6 +515,11 @@ static void firing_alert_is_notified_and_survives_kill9(void **state)
     assert_string_equal(str_of(first, "rule"), "llm-errors");
     cJSON_Delete(list);
     assert_int_equal(te_it_http(&srv, "GET", "/v1/alerts?state=acked", NULL, 0, NULL, &resp), 0);
+    assert_int_equal(resp.status, 200); /* nothing acknowledged yet */
+    assert_non_null(strstr(resp.body, "\"alerts\":[]"));
+    te_it_resp_free(&resp);
+    assert_int_equal(te_it_http(&srv, "GET", "/v1/alerts?state=acknowledged", NULL, 0, NULL,
+                                &resp), 0);
     assert_int_equal(resp.status, 400);
     te_it_resp_free(&resp);
     char *out = NULL;

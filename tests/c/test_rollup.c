@@ -1,0 +1,488 @@
+/*
+ * test_rollup.c - rollups (store/rollup.c) and the planner (store/query.c):
+ * over random data written in transactions of random sizes, the answers
+ * read from rollups (TE_PLAN_ROLLUPS) equal the raw answers (TE_PLAN_RAW)
+ * for random ranges with unaligned edges, every, group_by and where:
+ * counts, min and max exactly, sums and averages up to summation order,
+ * percentiles within the sketch's 1% relative error. Plus: rollups really
+ * are read (raw rows deleted behind the planner's back), rebuild from raw
+ * events (migration / rollups turned off), archive + re-ingest round trip
+ * without double counting, rollup expiry.
+ *
+ * THREAD: main only.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "core/event.h"
+#include "core/result.h"
+#include "store/rollup.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define SEC INT64_C(1000000000)
+#define MIN (60 * SEC)
+#define HOUR (3600 * SEC)
+#define DAY (24 * HOUR)
+#define T0 INT64_C(1763596800000000000) /* 2025-11-20T00:00:00Z */
+#define SPAN (3 * DAY)
+
+typedef struct fx {
+    char dir[64];
+    char db[128];
+    te_store_t *st;
+    uint64_t rng;
+    int64_t n;
+} fx_t;
+
+static uint64_t rnd(fx_t *f)
+{
+    f->rng ^= f->rng << 13;
+    f->rng ^= f->rng >> 7;
+    f->rng ^= f->rng << 17;
+    return f->rng;
+}
+
+static double unif(fx_t *f)
+{
+    return (double)(rnd(f) >> 11) / 9007199254740992.0;
+}
+
+static void open_store(fx_t *f)
+{
+    te_store_opts_t o = {.path = f->db};
+    te_err_t err = {0};
+    if (te_store_open(&o, &f->st, &err) != 0)
+        fail_msg("open: %s", err.msg);
+}
+
+static void insert_json(te_store_t *st, const char *js)
+{
+    te_event_opts_t o = {NULL, NULL, T0};
+    te_event_t *ev = NULL;
+    te_err_t err = {0};
+    if (te_event_parse(js, strlen(js), &o, &ev, &err) != 0)
+        fail_msg("parse %s: %s", js, err.msg);
+    if (te_store_insert(st, ev, NULL, &err) != 0)
+        fail_msg("insert: %s", err.msg);
+    te_event_free(ev);
+}
+
+/* One random llm event; ts in [T0, T0 + SPAN) with nanoseconds. */
+static void random_event(fx_t *f, char *buf, size_t cap)
+{
+    static const char *const prov[] = {"a", "b", "c", NULL};
+    static const char *const model[] = {"x", "y", "z", "w"};
+    int64_t ts = T0 + (int64_t)(unif(f) * (double)SPAN);
+    const char *p = prov[rnd(f) % 4];
+    const char *m = model[rnd(f) % 4];
+    char tags[128], fields[256];
+    if (p)
+        snprintf(tags, sizeof(tags), "{\"provider\":\"%s\",\"model\":\"%s\"}", p, m);
+    else
+        snprintf(tags, sizeof(tags), "{\"model\":\"%s\"}", m);
+    size_t n = (size_t)snprintf(fields, sizeof(fields), "{");
+    if (rnd(f) % 10) /* latency: log-normal-ish, 1..10000 */
+        n += (size_t)snprintf(fields + n, sizeof(fields) - n, "\"latency\":%.6f,",
+                              exp(unif(f) * 9.2));
+    if (rnd(f) % 3)
+        n += (size_t)snprintf(fields + n, sizeof(fields) - n, "\"cost\":%.9f,",
+                              unif(f) * 0.05);
+    n += (size_t)snprintf(fields + n, sizeof(fields) - n, "\"tokens\":%d}",
+                          (int)(rnd(f) % 5000));
+    /* an id on some events, re-sent below: idempotent, counted once */
+    snprintf(buf, cap,
+             "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"source\":\"s\",\"id\":\"e%lld\","
+             "\"tags\":%s,\"fields\":%s}",
+             (long long)(ts / SEC), (long long)(ts % SEC), (long long)f->n, tags, fields);
+    f->n++;
+}
+
+static void fill(fx_t *f, int events)
+{
+    te_err_t err = {0};
+    char buf[512], last[512] = "";
+    int left = events;
+    while (left > 0) {
+        int txn = 1 + (int)(rnd(f) % 600); /* 1..600 events per transaction */
+        if (txn > left)
+            txn = left;
+        assert_int_equal(te_store_begin(f->st, &err), 0);
+        for (int i = 0; i < txn; i++) {
+            random_event(f, buf, sizeof(buf));
+            insert_json(f->st, buf);
+            if (rnd(f) % 50 == 0 && last[0])
+                insert_json(f->st, last); /* duplicate (source, id): ignored */
+            memcpy(last, buf, sizeof(buf));
+        }
+        /* an event of another kind: never in llm answers */
+        insert_json(f->st, "{\"kind\":\"other\",\"ts\":\"2025-11-20T10:00:00Z\","
+                           "\"fields\":{\"latency\":1e9}}");
+        if (te_store_commit(f->st, &err) != 0)
+            fail_msg("commit: %s", err.msg);
+        left -= txn;
+    }
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/te-rollup-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->db, sizeof(f->db), "%s/telemetry.db", f->dir);
+    f->rng = 0x9E3779B97F4A7C15ull;
+    open_store(f);
+    *state = f;
+    return 0;
+}
+
+static void rm_rf(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[1024];
+            snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+            rm_rf(p);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    te_store_close(f->st);
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---------- comparing answers ---------- */
+
+static te_result_t *run(te_store_t *st, te_query_plan_t plan, const char *aggs, int64_t since,
+                        int64_t until, int64_t every, const char *const *group, size_t ngroup,
+                        const te_tag_filter_t *where, size_t nwhere)
+{
+    te_agg_t *a = NULL;
+    size_t na = 0;
+    te_err_t err = {0};
+    assert_int_equal(te_aggs_parse(aggs, &a, &na, &err), 0);
+    te_query_t q = {.kind = "llm", .since_ns = since, .until_ns = until, .where = where,
+                    .nwhere = nwhere, .group_by = group, .ngroup = ngroup, .aggs = a,
+                    .naggs = na, .every_ns = every, .plan = plan};
+    te_result_t *r = NULL;
+    if (te_store_query(st, &q, &r, &err) != 0)
+        fail_msg("query: %s", err.msg);
+    te_aggs_free(a, na);
+    return r;
+}
+
+static bool is_pct(const char *col)
+{
+    return col[0] == 'p' && col[1] >= '0' && col[1] <= '9';
+}
+
+/* Every cell of the rollup answer against the raw one. */
+static void compare(const te_result_t *raw, const te_result_t *ru, const char *what)
+{
+    if (raw->nrows != ru->nrows)
+        fail_msg("%s: %zu raw rows, %zu rollup rows", what, raw->nrows, ru->nrows);
+    assert_int_equal(raw->ncols, ru->ncols);
+    for (size_t i = 0; i < raw->nrows; i++) {
+        for (size_t c = 0; c < raw->ncols; c++) {
+            const te_val_t *x = &raw->cells[i * raw->ncols + c];
+            const te_val_t *y = &ru->cells[i * ru->ncols + c];
+            const char *col = raw->columns[c];
+            if (x->type != y->type)
+                fail_msg("%s: row %zu %s: type %d vs %d", what, i, col, x->type, y->type);
+            if (x->type == TE_VAL_STR) {
+                if (strcmp(x->u.s, y->u.s) != 0)
+                    fail_msg("%s: row %zu %s: %s vs %s", what, i, col, x->u.s, y->u.s);
+            } else if (x->type == TE_VAL_INT) {
+                if (x->u.i != y->u.i)
+                    fail_msg("%s: row %zu %s: %lld vs %lld", what, i, col, (long long)x->u.i,
+                             (long long)y->u.i);
+            } else if (x->type == TE_VAL_NUM) {
+                double a = x->u.num, b = y->u.num;
+                bool exact = strncmp(col, "min:", 4) == 0 || strncmp(col, "max:", 4) == 0;
+                double tol = is_pct(col) ? 0.01 * fabs(a) * (1 + 1e-9) + 1e-12
+                             : exact     ? 0
+                                         : 1e-9 * fabs(a) + 1e-12;
+                if (fabs(a - b) > tol)
+                    fail_msg("%s: row %zu %s: raw %.17g rollup %.17g", what, i, col, a, b);
+            }
+        }
+    }
+}
+
+static void test_rollup_equals_raw(void **state)
+{
+    fx_t *f = *state;
+    fill(f, 20000);
+    static const char *const aggsets[] = {
+        "count,sum:latency,avg:latency,min:latency,max:latency,p50:latency,p95:latency,"
+        "p99:latency,rate",
+        "count,sum:cost,min:cost,max:cost,p95:cost,sum:tokens,max:tokens",
+        "p50:latency",
+    };
+    static const int64_t everies[] = {0, MIN, 5 * MIN, HOUR, 2 * HOUR, DAY, 90 * SEC, 7 * SEC};
+    static const char *const g_prov[] = {"provider"};
+    static const char *const g_both[] = {"model", "provider"};
+    static const char *const va[] = {"a"};
+    static const char *const vbc[] = {"b", "c"};
+    static const char *const vx[] = {"x", "w"};
+    te_tag_filter_t w1[] = {{"provider", va, 1}};
+    te_tag_filter_t w2[] = {{"provider", vbc, 2}, {"model", vx, 2}};
+    char what[256];
+    for (int it = 0; it < 150; it++) {
+        int64_t since, until;
+        switch (it % 3) {
+        case 0: /* unaligned both sides */
+            since = T0 - HOUR + (int64_t)(unif(f) * (double)(SPAN / 2));
+            until = since + (int64_t)(unif(f) * (double)SPAN);
+            break;
+        case 1: /* whole hours */
+            since = T0 + (int64_t)(rnd(f) % 30) * HOUR;
+            until = since + (int64_t)(1 + rnd(f) % 40) * HOUR;
+            break;
+        default: /* whole minutes, one edge off by nanoseconds */
+            since = T0 + (int64_t)(rnd(f) % 3000) * MIN;
+            until = since + (int64_t)(1 + rnd(f) % 2000) * MIN + (int64_t)(rnd(f) % 1000);
+        }
+        int64_t every = everies[rnd(f) % 8];
+        size_t ng = rnd(f) % 3;
+        const char *const *group = ng == 1 ? g_prov : g_both;
+        int wk = (int)(rnd(f) % 3);
+        const te_tag_filter_t *where = wk == 1 ? w1 : wk == 2 ? w2 : NULL;
+        size_t nw = wk == 1 ? 1 : wk == 2 ? 2 : 0;
+        const char *aggs = aggsets[rnd(f) % 3];
+        snprintf(what, sizeof(what), "it %d [%lld, %lld) every %lld group %zu where %d %s", it,
+                 (long long)since, (long long)until, (long long)every, ng, wk, aggs);
+        te_result_t *raw = run(f->st, TE_PLAN_RAW, aggs, since, until, every, group, ng, where, nw);
+        te_result_t *ru =
+            run(f->st, TE_PLAN_ROLLUPS, aggs, since, until, every, group, ng, where, nw);
+        te_result_t *au = run(f->st, TE_PLAN_AUTO, aggs, since, until, every, group, ng, where, nw);
+        compare(raw, ru, what);
+        compare(raw, au, what);
+        te_result_free(raw);
+        te_result_free(ru);
+        te_result_free(au);
+    }
+}
+
+static int64_t count_of(te_store_t *st, te_query_plan_t plan, int64_t since, int64_t until)
+{
+    te_result_t *r = run(st, plan, "count", since, until, 0, NULL, 0, NULL, 0);
+    assert_int_equal(r->nrows, 1);
+    int64_t n = r->cells[0].u.i;
+    te_result_free(r);
+    return n;
+}
+
+static int64_t sql_int(te_store_t *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void exec_sql(te_store_t *st, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+}
+
+/* The planner reads rollups for aligned ranges: with the raw rows gone the
+ * rollup answer stays, the raw one drops to 0. */
+static void test_rollups_are_read(void **state)
+{
+    fx_t *f = *state;
+    fill(f, 3000);
+    int64_t lo = T0 + HOUR, hi = T0 + 2 * DAY;
+    int64_t before = count_of(f->st, TE_PLAN_RAW, lo, hi);
+    assert_true(before > 1000);
+    assert_int_equal(count_of(f->st, TE_PLAN_AUTO, lo, hi), before);
+    exec_sql(f->st, "DELETE FROM events");
+    assert_int_equal(count_of(f->st, TE_PLAN_RAW, lo, hi), 0);
+    assert_int_equal(count_of(f->st, TE_PLAN_AUTO, lo, hi), before);
+    /* distinct needs raw events: answered from them */
+    te_result_t *r = run(f->st, TE_PLAN_AUTO, "count,distinct:model", lo, hi, 0, NULL, 0, NULL,
+                         0);
+    assert_int_equal(r->cells[0].u.i, 0);
+    te_result_free(r);
+}
+
+/* 'rebuild' (the v3 -> v4 migration sets it) rebuilds from raw events at the
+ * next read-write open; meanwhile readers use raw events. */
+static void test_rebuild(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    fill(f, 2000);
+    int64_t rows_1h = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
+    int64_t n1m = sql_int(f->st, "SELECT sum(n) FROM rollup_1m WHERE field = ''");
+    assert_int_equal(n1m, sql_int(f->st, "SELECT count(*) FROM events WHERE kind_id = "
+                                         "(SELECT id FROM kinds WHERE name = 'llm')") +
+                              sql_int(f->st, "SELECT count(*) FROM events WHERE kind_id = "
+                                             "(SELECT id FROM kinds WHERE name = 'other')"));
+    /* writes with rollups off mark them stale */
+    assert_int_equal(te_store_set_rollups(f->st, false, &err), 0);
+    fill(f, 500);
+    int64_t lo = T0, hi = T0 + SPAN;
+    int64_t raw = count_of(f->st, TE_PLAN_RAW, lo, hi);
+    assert_int_equal(count_of(f->st, TE_PLAN_AUTO, lo, hi), raw); /* raw fallback */
+    te_store_close(f->st);
+    open_store(f);
+    assert_true(sql_int(f->st, "SELECT count(*) FROM rollup_1h") >= rows_1h);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM meta WHERE key = 'rollups' AND "
+                                    "value = 'ok'"),
+                     1);
+    assert_int_equal(count_of(f->st, TE_PLAN_ROLLUPS, lo, hi), raw);
+    te_result_t *a = run(f->st, TE_PLAN_RAW, "count,sum:latency,max:latency,p95:latency", lo, hi,
+                         HOUR, NULL, 0, NULL, 0);
+    te_result_t *b = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,max:latency,p95:latency", lo,
+                         hi, HOUR, NULL, 0, NULL, 0);
+    compare(a, b, "after rebuild");
+    te_result_free(a);
+    te_result_free(b);
+}
+
+/* Archive the first day, re-ingest the file: raw rows back, rollups not
+ * counted twice. */
+static void test_archive_round_trip(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    fill(f, 3000);
+    int64_t lo = T0, hi = T0 + SPAN;
+    int64_t total = count_of(f->st, TE_PLAN_RAW, lo, hi);
+    int64_t day1 = count_of(f->st, TE_PLAN_RAW, T0, T0 + DAY);
+    te_result_t *before = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,min:cost,p95:latency",
+                              lo, hi, HOUR, NULL, 0, NULL, 0);
+    char adir[128];
+    snprintf(adir, sizeof(adir), "%s/archive", f->dir);
+    te_archive_opts_t ao = {.kind = "llm", .before_ns = T0 + DAY, .dir = adir, .chunk = 100};
+    te_archive_stats_t as = {0};
+    if (te_store_archive(f->st, &ao, &as, &err) != 0)
+        fail_msg("archive: %s", err.msg);
+    assert_int_equal(as.events, day1);
+    assert_int_equal(count_of(f->st, TE_PLAN_RAW, lo, hi), total - day1);
+    te_result_t *mid = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,min:cost,p95:latency", lo,
+                           hi, HOUR, NULL, 0, NULL, 0);
+    compare(before, mid, "after archive (rollups kept)");
+    te_result_free(mid);
+
+    char path[256];
+    snprintf(path, sizeof(path), "%s/llm/2025-11-20.ndjson.gz", adir);
+    gzFile gz = gzopen(path, "rb");
+    assert_non_null(gz);
+    char line[4096];
+    int64_t lines = 0;
+    assert_int_equal(te_store_begin(f->st, &err), 0);
+    while (gzgets(gz, line, sizeof(line))) {
+        size_t len = strlen(line);
+        assert_true(len > 1 && line[len - 1] == '\n');
+        line[len - 1] = '\0';
+        insert_json(f->st, line);
+        lines++;
+    }
+    gzclose(gz);
+    assert_int_equal(te_store_commit(f->st, &err), 0);
+    assert_int_equal(lines, day1);
+    assert_int_equal(count_of(f->st, TE_PLAN_RAW, lo, hi), total);
+    te_result_t *after = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,min:cost,p95:latency",
+                             lo, hi, HOUR, NULL, 0, NULL, 0);
+    compare(before, after, "after re-ingest (not counted twice)");
+    te_result_t *raw = run(f->st, TE_PLAN_RAW, "count,sum:latency,min:cost,p95:latency", lo, hi,
+                           HOUR, NULL, 0, NULL, 0);
+    compare(raw, after, "re-ingested raw vs rollups");
+    te_result_free(before);
+    te_result_free(after);
+    te_result_free(raw);
+}
+
+static void test_rollup_expire(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    fill(f, 2000);
+    int64_t cut = T0 + DAY + 7 * MIN;
+    int64_t old1m = sql_int(f->st, "SELECT count(*) FROM rollup_1m WHERE bucket < "
+                                   "1763683620000000000");
+    assert_true(old1m > 0);
+    int64_t n1h = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
+    int64_t del = 0;
+    assert_int_equal(te_store_rollup_expire(f->st, NULL, TE_ROLLUP_1M_NS, cut, &del, &err), 0);
+    assert_int_equal(del, old1m);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1m WHERE bucket < "
+                                    "1763683620000000000"),
+                     0);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1h"), n1h);
+    assert_int_equal(te_store_rollup_expire(f->st, "llm", TE_ROLLUP_1H_NS, T0 + SPAN, &del, &err),
+                     0);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1h WHERE kind_id = "
+                                    "(SELECT id FROM kinds WHERE name = 'llm')"),
+                     0);
+    assert_true(sql_int(f->st, "SELECT count(*) FROM rollup_1h") > 0); /* kind other kept */
+}
+
+/* The interpolated sketch quantile is within 1% of numpy's definition. */
+static void test_quantile_definition(void **state)
+{
+    (void)state;
+    te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL);
+    double v[101];
+    for (int i = 0; i < 101; i++) {
+        v[i] = 1.0 + i * i;
+        te_sketch_add(sk, v[i]);
+    }
+    for (double p = 0; p <= 1.0001; p += 0.01) {
+        double pp = p > 1 ? 1 : p, rank = pp * 100, out = 0;
+        int lo = (int)floor(rank), hi = (int)ceil(rank);
+        double want = v[lo] + (v[hi] - v[lo]) * (rank - lo);
+        assert_int_equal(te_rollup_quantile(sk, pp, &out), 0);
+        assert_true(fabs(out - want) <= 0.01 * want * (1 + 1e-9));
+    }
+    te_sketch_free(sk);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rollup_equals_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollups_are_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_archive_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
+        cmocka_unit_test(test_quantile_definition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
