@@ -247,8 +247,13 @@ cJSON *te_silence_to_cjson(const te_silence_t *s, int64_t now_ns)
         cJSON_Delete(m);
         return NULL;
     }
+    if (!cJSON_AddStringToObject(o, "id", s->id)) {
+        cJSON_Delete(o);
+        cJSON_Delete(m);
+        return NULL;
+    }
     cJSON_AddItemToObject(o, "matchers", m);
-    if (!cJSON_AddStringToObject(o, "id", s->id) || !add_time(o, "starts_at", s->starts_ns) ||
+    if (!add_time(o, "starts_at", s->starts_ns) ||
         !add_time(o, "ends_at", s->ends_ns) || !add_opt(o, "comment", s->comment) ||
         !add_opt(o, "created_by", s->created_by) || !add_time(o, "created_at", s->created_ns) ||
         !cJSON_AddStringToObject(o, "state", state)) {

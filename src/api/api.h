@@ -86,6 +86,16 @@ void te_api_rules_get(struct te_engine *e, te_http_req_t *req);
  * {"alerts":[...]} most recently changed first (routes_alerts.c). */
 void te_api_alerts_get(struct te_engine *e, te_http_req_t *req);
 
+/* POST /v1/alerts/{id}/ack {"by","comment"}: acknowledges an active alert
+ * (200 with the alert, 404 when no active alert has that id). */
+void te_api_alert_post(struct te_engine *e, te_http_req_t *req);
+
+/* GET /v1/silences?state=active|all, POST /v1/silences {matchers, until|for,
+ * comment, by}, DELETE /v1/silences/{id} (routes_silences.c). */
+void te_api_silences_get(struct te_engine *e, te_http_req_t *req);
+void te_api_silences_post(struct te_engine *e, te_http_req_t *req);
+void te_api_silence_delete(struct te_engine *e, te_http_req_t *req);
+
 /* GET /v1/recommendations: ?state=open|resolved|all (default open),
  * ?severity=info|warning|critical, ?limit=N (<= 1000) ->
  * {"recommendations":[...]} (routes_recs.c). */

@@ -31,18 +31,35 @@ static const te_cli_opt_t alerts_opts[] = {
 void te_cli_help_alerts(FILE *f)
 {
     fprintf(f,
-            "usage: %s alerts list [--data DIR] [--state pending|firing|resolved] [--limit N]\n"
-            "                        [--format table|json]\n\n"
-            "Lists alert episodes stored by the engine's rules, most recently changed first.\n"
-            "Works while serve runs.\n\n"
+            "usage: %s alerts list [--data DIR] [--state S] [--limit N] [--format table|json]\n\n"
+            "Lists alert episodes stored by the engine's rules, most recently changed first,\n"
+            "with their delivery status per notifier. Works while serve runs.\n\n"
             "options:\n"
-            "  --state S   only alerts in state S\n"
+            "  --state S   only alerts in state S: pending, firing, resolved, acked (active\n"
+            "              and acknowledged) or silenced (active, matched by a silence)\n"
             "  --limit N   at most N alerts (default 100)\n"
             "  --format F  table (default) or json (the GET /v1/alerts object)\n"
             "  --config FILE, --data DIR as for every command\n\n"
             "example:\n"
             "  %s alerts list --state firing\n",
             TE_CLI_PROG, TE_CLI_PROG);
+    /* ack / silence / unsilence / silences (alerts_ack.c) */
+    fprintf(f,
+            "\n"
+            "       %s alerts ack ID [--by WHO] [--comment TEXT]\n"
+            "  Acknowledges the active alert ID: its repeats stop until it resolves (the\n"
+            "  resolution is still notified).\n\n"
+            "       %s alerts silence --match TAG=VAL... --for D [--comment C] [--by WHO]\n"
+            "  Silences every alert whose tags match all the matchers (TAG=VAL or\n"
+            "  TAG!=VAL; TAG is a group tag, a label, rule or severity) for D: no\n"
+            "  notifications, state and history kept. Prints the silence id.\n\n"
+            "       %s alerts unsilence ID\n"
+            "  Ends silence ID now.\n\n"
+            "       %s alerts silences [--state active|all] [--format table|json]\n"
+            "  Lists the silences (active by default).\n\n"
+            "  These write the database directly; a running serve applies them within\n"
+            "  about a second.\n",
+            TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG, TE_CLI_PROG);
     /* test / trigger / watch (alerts_tools.c) */
     fprintf(f,
             "\n"
