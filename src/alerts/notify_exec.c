@@ -111,18 +111,18 @@ static void on_written(uv_write_t *w, int status)
         uv_close((uv_handle_t *)&r->in, on_closed);
 }
 
-static int exec_send(te_notifier_t *n, const te_alert_t *a, const char *status,
-                     te_notify_done_cb done, void *ud)
+/* Runs the command with payload (taken) on its stdin. */
+static int exec_run(te_notifier_t *n, char *payload, te_notify_done_cb done, void *ud)
 {
     exec_impl_t *x = n->impl;
-    run_t *r = calloc(1, sizeof(*r));
-    if (!r)
+    if (!payload)
         return TE_ENOMEM;
-    r->payload = te_alert_to_json(a, status);
-    if (!r->payload) {
-        free(r);
+    run_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        free(payload);
         return TE_ENOMEM;
     }
+    r->payload = payload;
     r->n = n;
     r->done = done;
     r->ud = ud;
@@ -154,6 +154,20 @@ static int exec_send(te_notifier_t *n, const te_alert_t *a, const char *status,
         uv_close((uv_handle_t *)&r->in, on_closed);
     uv_timer_start(&r->timer, on_timeout, (uint64_t)x->timeout_ms, 0);
     return 0;
+}
+
+static int exec_send(te_notifier_t *n, const te_alert_t *a, const char *status,
+                     te_notify_done_cb done, void *ud)
+{
+    return exec_run(n, te_alert_to_json(a, status), done, ud);
+}
+
+/* A notification group: one run with the group payload on stdin. */
+static int exec_send_group(te_notifier_t *n, const te_alert_t *const *a,
+                           const char *const *status, size_t count, te_notify_done_cb done,
+                           void *ud)
+{
+    return exec_run(n, te_alert_group_json(a, status, count), done, ud);
 }
 
 static void exec_free(te_notifier_t *n)
@@ -190,6 +204,7 @@ te_notifier_t *te_notifier_exec_new(uv_loop_t *loop, const char *name, const cha
     n->impl = x;
     n->loop = loop;
     n->send = exec_send;
+    n->send_group = exec_send_group;
     n->free = exec_free;
     n->name = strdup(name);
     n->type = strdup("exec");

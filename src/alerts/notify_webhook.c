@@ -484,20 +484,18 @@ static void on_refused(uv_timer_t *t)
     finish(at, TE_EFULL, msg);
 }
 
-static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
-                     te_notify_done_cb done, void *ud)
+/* Starts one delivery of body (taken). */
+static int start_attempt(te_notifier_t *n, char *body, te_notify_done_cb done, void *ud)
 {
     hook_impl_t *h = n->impl;
-    attempt_t *at = calloc(1, sizeof(*at));
-    if (!at)
+    if (!body)
         return TE_ENOMEM;
-    at->body = h->email   ? mail_message(h, a, status)
-               : h->slack ? slack_body(a, status)
-                          : te_alert_to_json(a, status);
-    if (!at->body) {
-        free(at);
+    attempt_t *at = calloc(1, sizeof(*at));
+    if (!at) {
+        free(body);
         return TE_ENOMEM;
     }
+    at->body = body;
     at->n = n;
     at->len = strlen(at->body);
     at->done = done;
@@ -513,6 +511,75 @@ static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
     }
     post(at);
     return 0;
+}
+
+static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
+                     te_notify_done_cb done, void *ud)
+{
+    hook_impl_t *h = n->impl;
+    char *body = h->email   ? mail_message(h, a, status)
+                 : h->slack ? slack_body(a, status)
+                            : te_alert_to_json(a, status);
+    return start_attempt(n, body, done, ud);
+}
+
+/* Slack message for a notification group: a headline with the counts and
+ * one line per alert (at most 40 lines; the rest are counted). */
+static char *slack_group_body(const te_alert_t *const *a, const char *const *status, size_t n)
+{
+    size_t firing = 0;
+    for (size_t i = 0; i < n; i++)
+        firing += strcmp(status[i], "resolved") != 0;
+    te_buf_t lines = {0};
+    char head[256];
+    snprintf(head, sizeof(head), "*%zu alerts* (%zu firing, %zu resolved) `%s`", n, firing,
+             n - firing, a[0]->rule ? a[0]->rule : "");
+    for (size_t i = 0; i < n && i < 40; i++) {
+        char st[16];
+        snprintf(st, sizeof(st), "%s", status[i]);
+        for (char *p = st; *p; p++)
+            *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        te_buf_addf(&lines, "[%s] %s %s", st, te_severity_name(a[i]->severity),
+                    a[i]->rule ? a[i]->rule : "");
+        for (size_t k = 0; k < a[i]->ngroup; k++)
+            te_buf_addf(&lines, " %s=%s", a[i]->group_keys[k], a[i]->group_values[k]);
+        if (a[i]->summary)
+            te_buf_addf(&lines, ": %s", a[i]->summary);
+        te_buf_adds(&lines, "\n");
+    }
+    if (n > 40)
+        te_buf_addf(&lines, "... and %zu more\n", n - 40);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *att = cJSON_AddArrayToObject(root, "attachments");
+    cJSON *one = cJSON_CreateObject();
+    cJSON_AddItemToArray(att, one);
+    cJSON_AddStringToObject(root, "text", head);
+    cJSON_AddStringToObject(one, "color", colour(a[0], firing ? "firing" : "resolved"));
+    cJSON *blocks = cJSON_AddArrayToObject(one, "blocks");
+    const char *texts[2] = {head, lines.p ? lines.p : ""};
+    for (int i = 0; i < 2; i++) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON *t = cJSON_AddObjectToObject(b, "text");
+        cJSON_AddStringToObject(b, "type", "section");
+        cJSON_AddStringToObject(t, "type", "mrkdwn");
+        cJSON_AddStringToObject(t, "text", texts[i]);
+        cJSON_AddItemToArray(blocks, b);
+    }
+    char *out = lines.oom ? NULL : cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    te_buf_free(&lines);
+    return out;
+}
+
+/* A group: one POST (webhook: te_alert_group_json; slack: one message). */
+static int hook_send_group(te_notifier_t *n, const te_alert_t *const *a,
+                           const char *const *status, size_t count, te_notify_done_cb done,
+                           void *ud)
+{
+    hook_impl_t *h = n->impl;
+    char *body = h->slack ? slack_group_body(a, status, count)
+                          : te_alert_group_json(a, status, count);
+    return start_attempt(n, body, done, ud);
 }
 
 static void hook_free(te_notifier_t *n)
@@ -590,6 +657,7 @@ static te_notifier_t *hook_alloc(uv_loop_t *loop, const char *name, const char *
     n->impl = h;
     n->loop = loop;
     n->send = hook_send;
+    n->send_group = hook_send_group; /* email: NULL, one message per alert */
     n->free = hook_free;
     h->timeout_ms = 5000;
     h->retries = 3;
@@ -703,6 +771,7 @@ te_notifier_t *te_notifier_email_new(uv_loop_t *loop, const char *name, const ch
         goto fail;
     hook_impl_t *h = n->impl;
     h->email = true;
+    n->send_group = NULL;
     h->timeout_ms = 10000;
     if (!cJSON_IsObject(root)) {
         te_err_set(err, TE_ECONFIG, "notifier \"%s\": block is not a JSON object", name);

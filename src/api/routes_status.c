@@ -14,6 +14,7 @@
 
 #include "../core/time.h"
 #include "../engine_int.h"
+#include "../engine_alerts.h"
 #include "../engine_rules.h"
 #include "api.h"
 
@@ -78,6 +79,78 @@ static void listener_json(te_buf_t *b, const char *name, const char *addr, bool 
         te_buf_adds(b, "null");
 }
 
+/* "notifications":{"sent","failed","held","outbox_pending","notifiers":[{"name",
+ * "type","sent","failed","consecutive_failures","queued","in_flight","last_ok",
+ * "last_error","failing"}]} -- a notifier failing 3 times in a row is "failing" */
+static void notifiers_json(te_engine_t *e, te_buf_t *b)
+{
+    te_engine_alerts_t *A = te_engine_rules_alerts(e);
+    te_engine_alerts_counts_t c;
+    te_engine_alerts_counts(A, &c);
+    te_buf_addf(b, "\"notifications\":{\"sent\":%llu,\"failed\":%llu,\"held\":%llu,"
+                   "\"outbox_pending\":%zu,\"notifiers\":[",
+                (unsigned long long)c.notify_sent, (unsigned long long)c.notify_failed,
+                (unsigned long long)c.notify_held, c.outbox_pending);
+    te_notifier_health_t h[32];
+    size_t n = te_engine_alerts_health(A, h, 32);
+    for (size_t i = 0; i < n && i < 32; i++) {
+        te_buf_adds(b, i ? ",{\"name\":" : "{\"name\":");
+        te_buf_add_json_str(b, h[i].name, strlen(h[i].name));
+        te_buf_adds(b, ",\"type\":");
+        te_buf_add_json_str(b, h[i].type, strlen(h[i].type));
+        te_buf_addf(b, ",\"sent\":%llu,\"failed\":%llu,\"consecutive_failures\":%llu,"
+                       "\"queued\":%zu,\"in_flight\":%zu,\"failing\":%s,\"last_ok\":",
+                    (unsigned long long)h[i].sent, (unsigned long long)h[i].failed,
+                    (unsigned long long)h[i].consecutive_failures, h[i].queued, h[i].in_flight,
+                    h[i].consecutive_failures >= 3 ? "true" : "false");
+        if (h[i].last_ok_ns) {
+            char t[40];
+            te_time_format_rfc3339(h[i].last_ok_ns, t, sizeof(t));
+            te_buf_add_json_str(b, t, strlen(t));
+        } else {
+            te_buf_adds(b, "null");
+        }
+        te_buf_adds(b, ",\"last_error\":");
+        if (h[i].last_error[0])
+            te_buf_add_json_str(b, h[i].last_error, strlen(h[i].last_error));
+        else
+            te_buf_adds(b, "null");
+        te_buf_adds(b, "}");
+    }
+    te_buf_adds(b, "]}");
+}
+
+/* te_notifier_* series of /metrics */
+static void notifier_metrics(te_engine_t *e, te_buf_t *b)
+{
+    te_engine_alerts_t *A = te_engine_rules_alerts(e);
+    te_notifier_health_t h[32];
+    size_t n = te_engine_alerts_health(A, h, 32);
+    te_engine_alerts_counts_t c;
+    te_engine_alerts_counts(A, &c);
+    te_buf_adds(b, "# HELP te_notifications_held_total Notifications held back (silenced, "
+                   "inhibited, acknowledged, flapping).\n# TYPE te_notifications_held_total "
+                   "counter\n");
+    te_buf_addf(b, "te_notifications_held_total %llu\n", (unsigned long long)c.notify_held);
+    te_buf_adds(b, "# HELP te_outbox_pending Notifications queued and not yet delivered.\n"
+                   "# TYPE te_outbox_pending gauge\n");
+    te_buf_addf(b, "te_outbox_pending %zu\n", c.outbox_pending);
+    te_buf_adds(b, "# HELP te_notifier_deliveries_total Deliveries per notifier, by result.\n"
+                   "# TYPE te_notifier_deliveries_total counter\n");
+    for (size_t i = 0; i < n && i < 32; i++) {
+        te_buf_addf(b, "te_notifier_deliveries_total{notifier=\"%s\",result=\"sent\"} %llu\n",
+                    h[i].name, (unsigned long long)h[i].sent);
+        te_buf_addf(b, "te_notifier_deliveries_total{notifier=\"%s\",result=\"failed\"} %llu\n",
+                    h[i].name, (unsigned long long)h[i].failed);
+    }
+    te_buf_adds(b, "# HELP te_notifier_consecutive_failures Failed attempts in a row per "
+                   "notifier (0: the last one worked).\n# TYPE te_notifier_consecutive_failures "
+                   "gauge\n");
+    for (size_t i = 0; i < n && i < 32; i++)
+        te_buf_addf(b, "te_notifier_consecutive_failures{notifier=\"%s\"} %llu\n", h[i].name,
+                    (unsigned long long)h[i].consecutive_failures);
+}
+
 void te_api_status(te_engine_t *e, te_http_req_t *req)
 {
     totals_t t;
@@ -106,10 +179,12 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
     te_buf_addf(&b,
                      "\"scripts\":{\"files\":%zu,\"errors\":%zu,\"disabled\":%zu,"
                      "\"rules\":%zu,\"rule_errors\":%llu,\"groups_dropped\":%llu,"
-                     "\"reloads\":%llu},\"listeners\":{",
+                     "\"reloads\":%llu},",
                      rc.files, rc.file_errors, rc.disabled, rc.rules,
                      (unsigned long long)rc.rule_errors, (unsigned long long)rc.groups_dropped,
                      (unsigned long long)rc.reloads);
+    notifiers_json(e, &b);
+    te_buf_adds(&b, ",\"listeners\":{");
     listener_json(&b, "http", e->http ? e->http_addr : NULL, true);
     listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
     listener_json(&b, "udp", e->udp ? te_udp_listener_address(e->udp) : NULL, false);
@@ -217,6 +292,7 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
                 (unsigned long long)rc.notify_sent);
     te_buf_addf(&b, "te_notifications_total{result=\"failed\"} %llu\n",
                 (unsigned long long)rc.notify_failed);
+    notifier_metrics(e, &b);
     metric_head(&b, "te_script_reloads_total", "counter", "Script reloads applied.");
     te_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
     metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
