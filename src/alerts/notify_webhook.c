@@ -23,6 +23,7 @@
 
 #include "alerts/http_client.h"
 #include "alerts/notify.h"
+#include "alerts/template.h"
 #include "core/buf.h"
 #include "core/time.h"
 
@@ -42,6 +43,7 @@ typedef struct hook_impl {
     double tokens;                  /* token bucket */
     int64_t refill_ns;
     struct attempt *pending;        /* deliveries in progress */
+    char *tmpl;                     /* body template (webhook, slack) or NULL */
 } hook_impl_t;
 
 typedef struct attempt {
@@ -518,6 +520,7 @@ static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
 {
     hook_impl_t *h = n->impl;
     char *body = h->email   ? mail_message(h, a, status)
+                 : h->tmpl  ? te_template_render(h->tmpl, a, status, NULL, 1, NULL)
                  : h->slack ? slack_body(a, status)
                             : te_alert_to_json(a, status);
     return start_attempt(n, body, done, ud);
@@ -577,8 +580,20 @@ static int hook_send_group(te_notifier_t *n, const te_alert_t *const *a,
                            void *ud)
 {
     hook_impl_t *h = n->impl;
-    char *body = h->slack ? slack_group_body(a, status, count)
-                          : te_alert_group_json(a, status, count);
+    char *body = NULL;
+    if (h->tmpl) { /* the template sees the first alert, {{count}} and the group payload */
+        char *group = te_alert_group_json(a, status, count);
+        bool firing = false;
+        for (size_t i = 0; i < count; i++)
+            firing |= strcmp(status[i], "resolved") != 0;
+        if (group)
+            body = te_template_render(h->tmpl, a[0], firing ? "firing" : "resolved", group,
+                                      count, NULL);
+        free(group);
+    } else {
+        body = h->slack ? slack_group_body(a, status, count)
+                        : te_alert_group_json(a, status, count);
+    }
     return start_attempt(n, body, done, ud);
 }
 
@@ -602,6 +617,7 @@ static void hook_free(te_notifier_t *n)
         }
         te_http_client_close(h->client);
         free(h->url);
+        free(h->tmpl);
         free(h->from);
         free(h->username);
         free(h->password);
@@ -688,6 +704,14 @@ static int common_keys(hook_impl_t *h, const cJSON *root, const char *name, te_e
                           name, rate);
     h->tokens = h->rate_per_s * 60.0 < 1.0 ? 1.0 : h->rate_per_s * 60.0;
     h->refill_ns = te_time_mono_ns();
+    const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItem(root, "template"));
+    if (tmpl && !h->email) {
+        te_err_t e2 = {0};
+        if (te_template_check(tmpl, &e2) < 0)
+            return te_err_set(err, TE_ECONFIG, "notifier \"%s\": %s", name, e2.msg);
+        if (!(h->tmpl = strdup(tmpl)))
+            return te_err_set(err, TE_ENOMEM, "out of memory");
+    }
     return 0;
 }
 
