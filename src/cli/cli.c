@@ -391,8 +391,8 @@ static void main_help(FILE *f)
                "commands:\n",
             TE_CLI_PROG);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "  %-8s %s\n", "help", "this text, or 'help COMMAND' for a command's options");
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-15s %s\n", "help", "this text, or 'help COMMAND' for a command's options");
     fprintf(f, "\n"
                "options every command takes (before or after its words):\n"
                "  --config FILE  configuration (default ./telemetry.lua when present,\n"

@@ -295,13 +295,13 @@ static void shipped_recommenders_find_dedup_and_resolve(void **state)
     sqlite3 *db = open_db(&srv);
     int64_t t0 = now_ns() - 6 * 3600 * SEC_NS;
     for (int i = 0; i < 6; i++) {
-        char id[20]; /* ids and fingerprints are 16 hex digits */
+        char id[32]; /* ids and fingerprints are 16 hex digits */
         snprintf(id, sizeof(id), "00000000000f1a%02d", i);
         int64_t s = t0 + i * 1800 * SEC_NS;
         episode(db, id, "flappy", "00000000000000f1", s, s + 120 * SEC_NS, 0);
     }
     for (int i = 0; i < 4; i++) {
-        char id[20];
+        char id[32];
         snprintf(id, sizeof(id), "00000000000ac%03d", i);
         int64_t s = t0 + 600 * SEC_NS + i * 3600 * SEC_NS;
         episode(db, id, "acked-rule", "00000000000000a1", s, s + 1200 * SEC_NS, s + 300 * SEC_NS);
@@ -487,6 +487,62 @@ static void serve_runs_recommenders_on_schedule(void **state)
     te_it_cleanup(&srv);
 }
 
+/* ---- a slow recommender does not stall ingest ---- */
+
+static const char slow_rec[] =
+    "local te = require \"te\"\n"
+    "te.recommend { name = \"slow-rec\", fn = function(q)\n"
+    "  local t0 = te.now()\n"
+    "  while te.now() < t0 + 2 do end\n"
+    "  return { { severity = \"info\", title = \"slow done\" } }\n"
+    "end }\n";
+
+static void slow_recommender_does_not_stall_ingest(void **state)
+{
+    (void)state;
+    te_it_srv_t srv;
+    char dir[400], rules[420], cfgpath[600], path[600];
+    assert_int_equal(te_it_init(&srv), 0);
+    snprintf(dir, sizeof(dir), "%s/lua", srv.root);
+    snprintf(rules, sizeof(rules), "%s/rules", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(rules, 0700), 0);
+    assert_int_equal(te_it_write_file(&srv, "lua/rules/slow.lua", slow_rec, strlen(slow_rec),
+                                      path, sizeof(path)), 0);
+    /* enough instructions for 2 s of spinning: only the clock stops it */
+    const char cfg[] = "scripts { instructions = 2000000000 }\n";
+    assert_int_equal(te_it_write_file(&srv, "telemetry.lua", cfg, strlen(cfg), cfgpath,
+                                      sizeof(cfgpath)), 0);
+    const char *const extra[] = {"--config", cfgpath, "--scripts", dir, NULL};
+    assert_int_equal(te_it_start(&srv, extra), 0);
+
+    /* it runs at start; while it spins, posts are answered at once */
+    int posts_while_running = 0;
+    int64_t worst_ms = 0, deadline = te_it_now_ms() + 20000;
+    for (;;) {
+        cJSON *j = te_it_get_json(&srv, "/v1/recommendations");
+        assert_non_null(j);
+        int n = cJSON_GetArraySize(cJSON_GetObjectItem(j, "recommendations"));
+        cJSON_Delete(j);
+        if (n == 1)
+            break;
+        assert_true(te_it_now_ms() < deadline);
+        te_it_str_t b = {0};
+        te_it_str_add(&b, "{\"kind\":\"tick\",\"source\":\"it\"}\n");
+        int64_t t0 = te_it_now_ms();
+        post(&srv, &b, 1);
+        int64_t dt = te_it_now_ms() - t0;
+        if (dt > worst_ms)
+            worst_ms = dt;
+        posts_while_running++;
+    }
+    if (worst_ms >= 1000)
+        fail_msg("a POST took %lld ms while the recommender ran", (long long)worst_ms);
+    assert_true(posts_while_running >= 5);
+    assert_int_equal(te_it_stop(&srv, SIGTERM, 10000), 0);
+    te_it_cleanup(&srv);
+}
+
 /* ---- the CLI's errors ---- */
 
 static void cli_errors_and_exit_codes(void **state)
@@ -553,6 +609,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shipped_recommenders_find_dedup_and_resolve),
         cmocka_unit_test(serve_runs_recommenders_on_schedule),
+        cmocka_unit_test(slow_recommender_does_not_stall_ingest),
         cmocka_unit_test(cli_errors_and_exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
