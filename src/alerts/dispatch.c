@@ -58,7 +58,9 @@ struct te_dispatch {
     size_t n;
     uv_timer_t timer;
     bool closed;
+    bool pumping, repump; /* pump() is running / must run once more */
     int64_t max_age_ns;
+    int64_t retry_min_ns, retry_max_ns; /* te_dispatch_set_retry */
     te_dispatch_result_cb cb;
     void *ud;
 };
@@ -119,6 +121,8 @@ te_dispatch_t *te_dispatch_new(uv_loop_t *loop, te_notifier_t *const *notifiers,
     d->cb = cb;
     d->ud = ud;
     d->max_age_ns = max_age_ns > 0 ? max_age_ns : 24 * 3600 * TE_NS_PER_SEC;
+    d->retry_min_ns = RETRY_MIN_NS;
+    d->retry_max_ns = RETRY_MAX_NS;
     bool oom = false;
     for (size_t i = 0; i < n; i++) {
         nq_t *q = &d->q[i];
@@ -155,12 +159,18 @@ te_dispatch_t *te_dispatch_new(uv_loop_t *loop, te_notifier_t *const *notifiers,
 
 /* ---- sending ---- */
 
-static int64_t backoff_ns(int64_t attempts)
+static int64_t backoff_ns(const te_dispatch_t *d, int64_t attempts)
 {
-    int64_t ns = RETRY_MIN_NS;
-    for (int64_t i = 1; i < attempts && ns < RETRY_MAX_NS; i++)
+    int64_t ns = d->retry_min_ns;
+    for (int64_t i = 1; i < attempts && ns < d->retry_max_ns; i++)
         ns *= 2;
-    return ns < RETRY_MAX_NS ? ns : RETRY_MAX_NS;
+    return ns < d->retry_max_ns ? ns : d->retry_max_ns;
+}
+
+void te_dispatch_set_retry(te_dispatch_t *d, int64_t min_ns, int64_t max_ns)
+{
+    d->retry_min_ns = min_ns > 0 ? min_ns : RETRY_MIN_NS;
+    d->retry_max_ns = max_ns >= d->retry_min_ns ? max_ns : d->retry_min_ns;
 }
 
 static void on_sent(int rc, const char *msg, void *ud)
@@ -204,7 +214,7 @@ static void on_sent(int rc, const char *msg, void *ud)
             d->cb(d->ud, it->id, rc, rc ? q->h.last_error : NULL, it->attempts, true);
             item_free(it);
         } else {
-            it->due_ns = now + backoff_ns(it->attempts);
+            it->due_ns = now + backoff_ns(d, it->attempts);
             it->next = q->later;
             q->later = it;
             d->cb(d->ud, it->id, rc, q->h.last_error, it->attempts, false);
@@ -257,7 +267,7 @@ static void start_send(te_dispatch_t *d, nq_t *q, item_t *items, size_t n)
         return;
     }
     for (item_t *it = items; it; it = it->next)
-        it->due_ns = te_time_now_ns() + RETRY_MIN_NS;
+        it->due_ns = te_time_now_ns() + d->retry_min_ns;
     item_t *last = items;
     while (last->next)
         last = last->next;
@@ -273,12 +283,17 @@ static void send_chain(te_dispatch_t *d, nq_t *q, item_t *items, size_t n)
         start_send(d, q, items, n);
         return;
     }
-    while (items) {
-        item_t *next = items->next;
-        items->next = NULL;
-        start_send(d, q, items, 1);
-        items = next;
-    }
+    /* FIX (ptest): the items join the ready list, which pump() drains
+     * under MAX_IN_FLIGHT; starting them all here put a whole group (up
+     * to 1000 deliveries) in flight at once. */
+    item_t *last = items;
+    while (last->next)
+        last = last->next;
+    if (q->ready_tail)
+        q->ready_tail->next = items;
+    else
+        q->ready = items;
+    q->ready_tail = last;
 }
 
 /* ---- grouping ---- */
@@ -360,10 +375,31 @@ static void flush_group(te_dispatch_t *d, nq_t *q, group_t *g, int64_t now)
 
 /* ---- the pump ---- */
 
+static void pump_once(te_dispatch_t *d);
+
+/* FIX (ptest): a delivery that cannot start (send returns an error) calls
+ * on_sent, and so pump(), from inside pump(): the inner pass could free a
+ * group the outer one was flushing (use after free), and the outer pass
+ * then re-armed the timer without the retry the inner one queued. Now a
+ * nested call only asks the running pass to go round once more. */
 static void pump(te_dispatch_t *d)
 {
     if (d->closed)
         return;
+    if (d->pumping) {
+        d->repump = true;
+        return;
+    }
+    d->pumping = true;
+    do {
+        d->repump = false;
+        pump_once(d);
+    } while (d->repump && !d->closed);
+    d->pumping = false;
+}
+
+static void pump_once(te_dispatch_t *d)
+{
     int64_t now = te_time_now_ns();
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < d->n; i++) {

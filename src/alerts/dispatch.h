@@ -59,6 +59,11 @@ te_dispatch_t *te_dispatch_new(uv_loop_t *loop, te_notifier_t *const *notifiers,
                                const te_group_opts_t *groups, size_t n, int64_t max_age_ns,
                                te_dispatch_result_cb cb, void *ud);
 
+/* Sets the retry delay after a failed delivery: min_ns for the first,
+ * doubling up to max_ns (defaults 30 s and 10 min; min_ns <= 0 restores
+ * the default, max_ns below min_ns is min_ns). For tests and tuning. */
+void te_dispatch_set_retry(te_dispatch_t *d, int64_t min_ns, int64_t max_ns);
+
 /* Queues outbox row id for notifier name: alert a (copied) with status,
  * created at created_ns, tried attempts times already. Returns 0,
  * TE_ENOTFOUND (no such notifier: cb is not called; the caller marks the

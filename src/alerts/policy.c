@@ -98,11 +98,14 @@ static entry_t *get(te_policy_t *p, const te_alert_t *a)
         return NULL;
     }
     p->e[p->n++] = e;
-    if ((p->n * 2 > p->icap && !index_rebuild(p, p->n)) || !p->icap) {
-        p->n--;
-        te_alert_clear(&e->a);
-        free(e);
-        return NULL;
+    if (p->n * 2 > p->icap) { /* the rebuild indexes the new entry too */
+        if (!index_rebuild(p, p->n)) {
+            p->n--;
+            te_alert_clear(&e->a);
+            free(e);
+            return NULL;
+        }
+        return e;
     }
     size_t s = (size_t)(fp_key(a->fingerprint) >> 32) & (p->icap - 1);
     while (p->index[s])
@@ -271,11 +274,24 @@ static bool held(const te_policy_t *p, const te_alert_t *a, int64_t now_ns, bool
     return false;
 }
 
+static void drop_ack(te_alert_t *a)
+{
+    free(a->acked_by);
+    free(a->ack_comment);
+    a->acked_by = a->ack_comment = NULL;
+    a->acked_at_ns = 0;
+}
+
 static void sync_alert(te_alert_t *a, const entry_t *e)
 {
     a->flapping = e->a.flapping;
     if (e->a.acked_by && strcmp(e->a.id, a->id) == 0 && !a->acked_by)
         te_alert_set_ack(a, e->a.acked_by, e->a.ack_comment, e->a.acked_at_ns);
+    /* FIX (ptest): the policy's view wins: an ack a carries that the policy
+     * does not hold (an earlier episode's) is cleared, so it is not saved
+     * on the new episode. */
+    if (!e->a.acked_by && a->acked_by)
+        drop_ack(a);
 }
 
 te_verdict_t te_policy_decide(te_policy_t *p, te_alert_t *a, te_alert_transition_t t,
@@ -305,6 +321,13 @@ te_verdict_t te_policy_decide(te_policy_t *p, te_alert_t *a, te_alert_transition
     te_alert_t copy;
     te_alert_init(&copy);
     if (te_alert_copy(&copy, a) == 0) {
+        /* FIX (ptest): te_alert_step never clears acked_* at a new episode,
+         * so an alert restored with an ack (or a caller's alert that this
+         * function synced earlier) carries the previous episode's ack into
+         * the next one, which then had its repeats held as acknowledged.
+         * An ack made before the episode became active is not this one's. */
+        if (copy.acked_by && copy.acked_at_ns < copy.active_at_ns)
+            drop_ack(&copy);
         te_alert_clear(&e->a);
         e->a = copy;
     }
@@ -347,8 +370,13 @@ te_verdict_t te_policy_decide(te_policy_t *p, te_alert_t *a, te_alert_transition
     }
     if (v.notify) {
         e->notified = t != TE_ALERT_T_RESOLVED;
-        if (!newly_flapping)
-            e->last_status = v.status;
+        /* FIX (ptest): "flapping" counts as the last status sent (policy.h:
+         * on calming, "its current state is notified if it differs from the
+         * last one sent"). Keeping the pre-flap status instead meant an
+         * alert that was resolved before flapping and calmed down resolved
+         * never sent "resolved": the receiver's last word stayed
+         * "flapping" (which group payloads count as firing). */
+        e->last_status = v.status;
     }
     if (t == TE_ALERT_T_RESOLVED)
         e->notified = false;

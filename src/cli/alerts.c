@@ -90,14 +90,37 @@ static const char *str_at(const cJSON *o, const char *key)
     return s ? s : "-";
 }
 
+/* "hook:delivered slack:pending(2) mail:suppressed" from "deliveries" */
+static void deliveries_text(const cJSON *o, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(o, "deliveries"))
+    {
+        const char *st = str_at(d, "state");
+        int attempts = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "attempts"));
+        int k = strcmp(st, "pending") == 0 && attempts > 0
+                    ? snprintf(out + n, cap - n, "%s%s:pending(%d)", n ? " " : "",
+                               str_at(d, "notifier"), attempts)
+                    : snprintf(out + n, cap - n, "%s%s:%s", n ? " " : "", str_at(d, "notifier"),
+                               st);
+        if (k < 0 || (size_t)k >= cap - n)
+            break;
+        n += (size_t)k;
+    }
+    if (!n)
+        snprintf(out, cap, "-");
+}
+
 static void print_table(const cJSON *arr)
 {
-    printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %s\n", "id", "state", "severity", "rule",
-           "starts_at", "group", "summary");
+    printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %-28s  %s\n", "id", "state", "severity",
+           "rule", "starts_at", "group", "deliveries", "summary");
     const cJSON *o;
     cJSON_ArrayForEach(o, arr)
     {
-        char group[256] = "";
+        char group[256] = "", deliv[256];
         size_t n = 0;
         const cJSON *kv;
         cJSON_ArrayForEach(kv, cJSON_GetObjectItem(o, "group"))
@@ -108,9 +131,14 @@ static void print_table(const cJSON *arr)
                 break;
             n += (size_t)k;
         }
-        printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %s\n", str_at(o, "id"),
-               str_at(o, "state"), str_at(o, "severity"), str_at(o, "rule"),
-               str_at(o, "starts_at"), n ? group : "-", str_at(o, "summary"));
+        deliveries_text(o, deliv, sizeof(deliv));
+        char state[40];
+        snprintf(state, sizeof(state), "%s%s%s", str_at(o, "state"),
+                 cJSON_GetStringValue(cJSON_GetObjectItem(o, "acked_by")) ? "+ack" : "",
+                 cJSON_IsTrue(cJSON_GetObjectItem(o, "flapping")) ? "+flap" : "");
+        printf("%-16s  %-8s  %-8s  %-24s  %-24s  %-30s  %-28s  %s\n", str_at(o, "id"), state,
+               str_at(o, "severity"), str_at(o, "rule"), str_at(o, "starts_at"), n ? group : "-",
+               deliv, str_at(o, "summary"));
     }
 }
 
