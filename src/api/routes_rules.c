@@ -13,6 +13,7 @@
 #include "engine_int.h"
 #include "engine_rules.h"
 #include "rules/eval.h"
+#include "script/recommend.h"
 #include "script/reload.h"
 
 static void add_str_or_null(te_buf_t *b, const char *s)
@@ -66,6 +67,20 @@ static void add_rules(te_buf_t *b, const te_script_t *s, const te_ruleset_t *rs)
                          (unsigned long long)r->groups_dropped);
         add_str_or_null(b, r->warning);
         te_buf_adds(b, "}");
+    }
+    /* recommenders live in the script, not in the ruleset (engine_recs.c runs them) */
+    te_recommend_decl_t *d = NULL;
+    size_t nd = 0;
+    if (te_recommend_decls((te_script_t *)s, &d, &nd) == 0) {
+        for (size_t i = 0; i < nd; i++) {
+            te_buf_adds(b, n + i ? ",{\"name\":" : "{\"name\":");
+            add_str_or_null(b, d[i].name);
+            te_buf_adds(b, ",\"type\":\"recommend\",\"status\":");
+            add_str_or_null(b, s->status == TE_SCRIPT_DISABLED ? "disabled" : "ok");
+            te_buf_adds(b, ",\"error\":null,\"last_eval\":null,\"evals\":0,\"errors\":0,"
+                           "\"cpu_ns\":0,\"groups\":0,\"groups_dropped\":0,\"warning\":null}");
+        }
+        free(d);
     }
     te_buf_adds(b, "]");
     if (st != &one)

@@ -15,6 +15,7 @@
 #include "../core/time.h"
 #include "../engine_int.h"
 #include "../engine_alerts.h"
+#include "../engine_recs.h"
 #include "../engine_rules.h"
 #include "api.h"
 
@@ -184,6 +185,12 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
                      (unsigned long long)rc.rule_errors, (unsigned long long)rc.groups_dropped,
                      (unsigned long long)rc.reloads);
     notifiers_json(e, &b);
+    te_engine_recs_counts_t recs;
+    te_engine_recs_counts(e, &recs);
+    te_buf_addf(&b, ",\"recommendations\":{\"recommenders\":%zu,\"runs\":%llu,"
+                    "\"failures\":%llu}",
+                recs.recommenders, (unsigned long long)recs.runs,
+                (unsigned long long)recs.failures);
     te_buf_adds(&b, ",\"listeners\":{");
     listener_json(&b, "http", e->http ? e->http_addr : NULL, true);
     listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
@@ -293,6 +300,14 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     te_buf_addf(&b, "te_notifications_total{result=\"failed\"} %llu\n",
                 (unsigned long long)rc.notify_failed);
     notifier_metrics(e, &b);
+    te_engine_recs_counts_t recs;
+    te_engine_recs_counts(e, &recs);
+    metric_head(&b, "te_recommendation_runs_total", "counter",
+                "Recommender runs, by result.");
+    te_buf_addf(&b, "te_recommendation_runs_total{result=\"ok\"} %llu\n",
+                (unsigned long long)(recs.runs > recs.failures ? recs.runs - recs.failures : 0));
+    te_buf_addf(&b, "te_recommendation_runs_total{result=\"failed\"} %llu\n",
+                (unsigned long long)recs.failures);
     metric_head(&b, "te_script_reloads_total", "counter", "Script reloads applied.");
     te_buf_addf(&b, "te_script_reloads_total %llu\n", (unsigned long long)rc.reloads);
     metric_head(&b, "te_uptime_seconds", "gauge", "Seconds since the engine started.");
