@@ -277,7 +277,7 @@ static bool check_names(run_t *r, const te_rules_test_expect_t *x)
                   x->rule);
         return false;
     }
-    if (d->type != TE_DEF_RULE)
+    if (d->type == TE_DEF_ON_EVENT)
         return true; /* on_event alerts: the group is whatever ctx.alert gave */
     for (const cJSON *v = x->group ? x->group->child : NULL; v; v = v->next) {
         bool have = false;

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define BLOB_MAGIC 0x31444554u /* "TED1" */
-#define BLOB_VERSION 1u
+#define BLOB_VERSION 2u
 
 static const char *const kind_names[TE_DETECT_NKINDS] = {
     "ewma_zscore", "mad", "seasonal", "change", "absent", "multivariate"};
@@ -42,13 +42,15 @@ void te_detect_params_default(te_detect_params_t *p, te_detect_kind_t kind)
     p->kind = kind;
     switch (kind) {
     case TE_DETECT_EWMA:
-        p->threshold = 3.0;
-        p->alpha = 0.1;
+        p->threshold = 4.2;
+        p->alpha = 0.03;
         p->warmup = 30;
+        p->drift = 3.0;
         break;
     case TE_DETECT_MAD:
-        p->threshold = 3.5;
+        p->threshold = 5.0;
         p->window = 60;
+        p->drift = 3.0;
         break;
     case TE_DETECT_SEASONAL:
         p->threshold = 4.0;
@@ -59,13 +61,13 @@ void te_detect_params_default(te_detect_params_t *p, te_detect_kind_t kind)
         p->window = 1;
         break;
     case TE_DETECT_MULTIVARIATE:
-        p->threshold = 1.5;
+        p->threshold = 2.0;
         p->k = 2;
         p->lag = 2;
-        p->smooth = 3;
-        p->train_window = 240;
-        p->train_every = 60;
-        p->models = 3;
+        p->smooth = 1;
+        p->train_window = 120;
+        p->train_every = 240;
+        p->models = 5;
         p->percentile = 99.0;
         break;
     default:
@@ -83,6 +85,7 @@ int te_detect_params_check(te_detect_params_t *p, te_err_t *err)
 #define DFLT(f) if (p->f == 0) p->f = def.f
     DFLT(threshold);
     DFLT(alpha);
+    DFLT(drift);
     DFLT(warmup);
     DFLT(window);
     DFLT(seasons);
@@ -99,6 +102,8 @@ int te_detect_params_check(te_detect_params_t *p, te_err_t *err)
         return te_err_set(err, TE_EINVAL, "%s: direction must be up, down or both", m);
     if (!(p->threshold >= 0) || !isfinite(p->threshold))
         return te_err_set(err, TE_EINVAL, "%s: threshold must be a number >= 0", m);
+    if (!(p->drift >= 0) || !isfinite(p->drift))
+        return te_err_set(err, TE_EINVAL, "%s: drift must be a number > 0", m);
     switch (p->kind) {
     case TE_DETECT_EWMA:
         if (!(p->alpha > 0 && p->alpha <= 1))
@@ -153,7 +158,7 @@ int te_detect_params_check(te_detect_params_t *p, te_err_t *err)
 bool te_detect_params_equal(const te_detect_params_t *a, const te_detect_params_t *b)
 {
     return a->kind == b->kind && a->direction == b->direction && a->threshold == b->threshold &&
-           a->alpha == b->alpha && a->warmup == b->warmup && a->window == b->window &&
+           a->alpha == b->alpha && a->drift == b->drift && a->warmup == b->warmup && a->window == b->window &&
            a->period_ns == b->period_ns && a->step_ns == b->step_ns &&
            a->seasons == b->seasons && a->pct == b->pct && a->after_ns == b->after_ns &&
            a->k == b->k && a->lag == b->lag && a->smooth == b->smooth &&
@@ -182,6 +187,7 @@ uint64_t te_detect_params_hash(const te_detect_params_t *p)
     h = mix(h, (uint64_t)p->direction);
     h = mix(h, dbits(p->threshold));
     h = mix(h, dbits(p->alpha));
+    h = mix(h, dbits(p->drift));
     h = mix(h, p->warmup);
     h = mix(h, p->window);
     h = mix(h, (uint64_t)p->period_ns);
@@ -210,7 +216,7 @@ te_detector_t *te_detect_new(const te_detect_params_t *p, te_err_t *err)
     switch (chk.kind) {
     case TE_DETECT_MAD:
         d->cap = chk.window;
-        d->scratch = malloc(2 * (size_t)d->cap * sizeof(double));
+        d->scratch = malloc((size_t)d->cap * sizeof(double));
         if (!d->scratch)
             goto nomem;
         break;
@@ -295,7 +301,7 @@ static void ewma_update(te_detector_t *d, double x, te_detect_verdict_t *out)
 {
     const te_detect_params_t *p = &d->p;
     if (d->n == 0) {
-        d->mean = x;
+        d->mean = d->slow = x;
         d->var = 0;
         return;
     }
@@ -303,21 +309,25 @@ static void ewma_update(te_detector_t *d, double x, te_detect_verdict_t *out)
     if (sd < sd_floor(d->mean))
         sd = sd_floor(d->mean);
     double z = (x - d->mean) / sd;
+    double g = (d->mean - d->slow) / sd;
     double fold = x;
     if (d->n >= p->warmup) {
+        double zs = te_detect_directed(p->direction, z);
+        double gs = te_detect_directed(p->direction, g) * p->threshold / p->drift;
         out->ready = true;
-        out->score = te_detect_directed(p->direction, z);
+        out->score = zs > gs ? zs : gs;
         out->anomalous = out->score > p->threshold;
-        out->baseline = d->mean;
-        out->lower = d->mean - p->threshold * sd;
-        out->upper = d->mean + p->threshold * sd;
+        out->baseline = gs > zs && gs > p->threshold ? d->slow : d->mean;
+        out->lower = out->baseline - p->threshold * sd;
+        out->upper = out->baseline + p->threshold * sd;
         if (fabs(z) > p->threshold) /* clip to the band edge */
-            fold = z > 0 ? out->upper : out->lower;
+            fold = z > 0 ? d->mean + p->threshold * sd : d->mean - p->threshold * sd;
     }
     double diff = fold - d->mean;
     double incr = p->alpha * diff;
     d->mean += incr;
     d->var = (1 - p->alpha) * (d->var + diff * incr);
+    d->slow += p->alpha / 10 * (fold - d->slow);
 }
 
 static void change_update(te_detector_t *d, double x, te_detect_verdict_t *out)
@@ -428,7 +438,7 @@ static void array_sizes(const te_detector_t *d, uint32_t sz[6])
 
 /* Reads (rd) or writes (wr) every state field in one order. */
 #define STATE_FIELDS(X, A)                                                                    \
-    X(n) X(mean) X(var) X(len) X(head) X(first_ns) X(sigma) X(dsum) X(prev) X(dn)            \
+    X(n) X(mean) X(var) X(slow) X(len) X(head) X(first_ns) X(sigma) X(dsum) X(prev) X(dn)            \
     X(last_seen_ns) X(npairs) X(phead) X(s_prev) X(have_s) X(nfeat) X(fhead) X(nmodels)      \
     X(mhead) X(since_train) X(trained) X(rate)                                               \
     A(ring, sz[0]) A(cells, sz[1]) A(cell_period, sz[1]) A(pairs, sz[2]) A(feat, sz[3])      \
@@ -489,5 +499,7 @@ te_detector_t *te_detect_load(const te_detect_params_t *p, const void *blob, siz
         te_err_set(err, TE_EINVAL, "detector: state blob is truncated or corrupt");
         return NULL;
     }
+    if (d->p.kind == TE_DETECT_MAD)
+        te_detect_mad_rebuild(d);
     return d;
 }

@@ -13,23 +13,30 @@
  *
  * The arithmetic of each method (docs/detectors.md has the user's view):
  *
- *   ewma_zscore{alpha, threshold, warmup}
+ *   ewma_zscore{alpha, threshold, warmup, drift}
  *     Exponentially weighted mean m and variance v (West/Finch update:
- *     d = x - m; m += alpha*d; v = (1 - alpha)*(v + alpha*d*d)).
- *     z = (x - m) / max(sqrt(v), sd_floor), sd_floor = 1e-9 + 1e-3*|m|,
- *     judged against m and v before x is folded in. Anomalous when
- *     |z| > threshold once warmup values were seen. score = |z|. An
- *     anomalous value is folded in clipped to the band edge m +- thr*sd, so
- *     one spike cannot inflate the variance and hide the next one, while a
- *     level shift is still absorbed within a few dozen values.
+ *     d = x - m; m += alpha*d; v = (1 - alpha)*(v + alpha*d*d)), and a slow
+ *     mean L (alpha/10) as the long-run level. sd = max(sqrt(v), sd_floor),
+ *     sd_floor = 1e-9 + 1e-3*|m|; z = (x - m) / sd and the drift
+ *     g = (m - L) / sd, both judged before x is folded in. Anomalous once
+ *     warmup values were seen when |z| > threshold (a spike or a step) or
+ *     |g| > drift (a slow drift the fast mean follows, default 3).
+ *     score = max(|z|, |g| * threshold / drift). An anomalous value is
+ *     folded in clipped to the band edge m +- thr*sd, so one spike cannot
+ *     inflate the variance and hide the next one, while a level shift is
+ *     still absorbed within a few dozen values.
  *
- *   mad{window, threshold}
+ *   mad{window, threshold, drift}
  *     The last `window` values (a ring). med = median, MAD = median of
  *     |x_i - med|, sigma = 1.4826*MAD (when MAD is 0: 1.2533 * mean
  *     absolute deviation, then the sd floor as above). z = (x - med) /
- *     sigma, score = |z|, anomalous when score > threshold. Verdicts start
- *     once max(5, window/2) values were seen; x joins the ring afterwards
- *     (anomalous or not: the median shrugs off a minority of outliers).
+ *     sigma. Like ewma_zscore, a slow level L follows the median (EW,
+ *     alpha 0.2/window) and g = (med - L) / sigma catches drifts the
+ *     window's median follows: anomalous when |z| > threshold or
+ *     |g| > drift (default 3); score = max(|z|, |g| * threshold / drift).
+ *     Verdicts start once max(5, window/2) values were seen; x joins the
+ *     ring afterwards (anomalous or not: the median shrugs off a minority
+ *     of outliers).
  *
  *   seasonal{period, threshold, seasons}
  *     Values land in slots of length `step` (the detector's every):
@@ -53,9 +60,11 @@
  *
  *   multivariate{k, lag, smooth, train_window, train_every, models,
  *                percentile, threshold}
- *     In the spirit of Netdata's ML: each value becomes a feature vector of
- *     the smoothed value s_t (mean of the last `smooth` values) and its
- *     difference s_t - s_(t-1), at lags 0..lag (dimension 2*(lag+1)).
+ *     In the spirit of Netdata's ML (defaults k 2, lag 2, smooth 1, windows
+ *     of 120 trained every 240 updates, 5 models, p99, threshold 2): each
+ *     value becomes a feature vector of the smoothed value s_t (mean of the
+ *     last `smooth` values) and its difference s_t - s_(t-1), at lags
+ *     0..lag (dimension 2*(lag+1)).
  *     Every train_every updates once train_window vectors exist, a model
  *     is trained on the latest train_window vectors: per-dimension
  *     standardisation, k-means (k-means++ seeding from a fixed seed, at most
@@ -103,8 +112,9 @@ typedef enum { TE_DETECT_BOTH = 0, TE_DETECT_UP, TE_DETECT_DOWN } te_detect_dir_
 typedef struct te_detect_params {
     te_detect_kind_t kind;
     te_detect_dir_t direction;
-    double threshold;        /* ewma 3, mad 3.5, seasonal 4, multivariate 1.5 */
-    double alpha;            /* ewma: 0.1 */
+    double threshold;        /* ewma 4.2, mad 5, seasonal 4, multivariate 2 */
+    double alpha;            /* ewma: 0.03 */
+    double drift;            /* ewma, mad: 3 (sd units between the level and the slow level) */
     uint32_t warmup;         /* ewma: 30 values */
     uint32_t window;         /* mad: 60 values; change: 1 value back */
     int64_t period_ns;       /* seasonal: required (1d or 1w) */
@@ -114,10 +124,10 @@ typedef struct te_detect_params {
     int64_t after_ns;        /* absent: required */
     uint32_t k;              /* multivariate: 2 clusters */
     uint32_t lag;            /* multivariate: 2 */
-    uint32_t smooth;         /* multivariate: 3 values */
-    uint32_t train_window;   /* multivariate: 240 vectors */
-    uint32_t train_every;    /* multivariate: 60 updates */
-    uint32_t models;         /* multivariate: 3 */
+    uint32_t smooth;         /* multivariate: 1 value */
+    uint32_t train_window;   /* multivariate: 120 vectors */
+    uint32_t train_every;    /* multivariate: 240 updates */
+    uint32_t models;         /* multivariate: 5 */
     double percentile;       /* multivariate: 99 */
 } te_detect_params_t;
 

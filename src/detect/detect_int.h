@@ -17,11 +17,11 @@ struct te_detector {
     te_detect_params_t p;
     uint64_t n;              /* updates with a finite value */
     /* ewma_zscore */
-    double mean, var;
+    double mean, var, slow;
     /* mad, change: the last `cap` values; multivariate: the last `smooth` raw values */
     double *ring;
     uint32_t cap, len, head; /* head: the next slot written */
-    double *scratch;         /* mad: 2 * cap for the medians */
+    double *scratch;         /* mad: the window sorted (cap values) */
     /* seasonal */
     double *cells;           /* seasons rows x nslots */
     int64_t *cell_period;    /* period index of each cell; INT64_MIN: empty */
@@ -63,6 +63,9 @@ typedef struct te_detect_rbuf {
 
 void te_detect_put(te_detect_wbuf_t *w, const void *src, size_t n);
 void te_detect_get(te_detect_rbuf_t *r, void *dst, size_t n);
+
+/* mad: rebuilds the sorted copy of the window from the ring (after load). */
+void te_detect_mad_rebuild(te_detector_t *d);
 
 /* Per-method updates (value finite; out zeroed by the caller). */
 void te_detect_mad_update(te_detector_t *d, double x, te_detect_verdict_t *out);

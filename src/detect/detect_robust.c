@@ -17,31 +17,45 @@
 #define MEANABS_SCALE 1.2533 /* sigma of a normal from its mean absolute deviation */
 #define SEASONAL_ALPHA 0.02
 
-/* k-th smallest of v[0..n) (Wirth's selection): afterwards v[0..k) <=
- * v[k] <= v[k+1..n). */
+static void swap(double *v, ptrdiff_t a, ptrdiff_t b)
+{
+    double t = v[a];
+    v[a] = v[b];
+    v[b] = t;
+}
+
+/* k-th smallest of v[0..n) (quickselect, median-of-three pivot, Hoare
+ * partition): afterwards v[0..k) <= v[k] <= v[k+1..n). */
 static double select_k(double *v, size_t n, size_t k)
 {
-    ptrdiff_t l = 0, m = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
-    while (l < m) {
-        double x = v[kk];
-        ptrdiff_t i = l, j = m;
-        do {
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo])
+            swap(v, mid, lo);
+        if (v[hi] < v[lo])
+            swap(v, hi, lo);
+        if (v[hi] < v[mid])
+            swap(v, hi, mid);
+        double x = v[mid];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
             while (v[i] < x)
                 i++;
             while (x < v[j])
                 j--;
             if (i <= j) {
-                double t = v[i];
-                v[i] = v[j];
-                v[j] = t;
+                swap(v, i, j);
                 i++;
                 j--;
             }
-        } while (i <= j);
-        if (j < kk)
-            l = i;
-        if (kk < i)
-            m = j;
+        }
+        if (kk <= j)
+            hi = j;
+        else if (kk >= i)
+            lo = i;
+        else
+            break; /* j < k < i: v[k] == x */
     }
     return v[kk];
 }
@@ -63,35 +77,103 @@ static double sd_floor(double m)
     return 1e-9 + 1e-3 * fabs(m);
 }
 
+/* Index of the first element of s[0..n) that is >= x. */
+static size_t lower_bound(const double *s, size_t n, double x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void te_detect_mad_rebuild(te_detector_t *d)
+{
+    double *sorted = d->scratch;
+    for (uint32_t i = 0; i < d->len; i++) { /* insertion sort: load time only */
+        double x = d->ring[i];
+        size_t at = lower_bound(sorted, i, x);
+        memmove(sorted + at + 1, sorted + at, (i - at) * sizeof(double));
+        sorted[at] = x;
+    }
+}
+
+/* The k-th smallest |s[i] - med| of the sorted s[0..n), merging the two
+ * runs that grow away from med (left of p going down, from p going up). */
+static double kth_deviation(const double *s, size_t n, double med, size_t p, size_t k)
+{
+    ptrdiff_t i = (ptrdiff_t)p - 1;
+    size_t j = p;
+    double dev = 0;
+    for (size_t c = 0; c <= k; c++) {
+        double dl = i >= 0 ? med - s[i] : INFINITY;
+        double dr = j < n ? s[j] - med : INFINITY;
+        if (dl <= dr) {
+            dev = dl;
+            i--;
+        } else {
+            dev = dr;
+            j++;
+        }
+    }
+    return dev;
+}
+
+/* The sliding window is kept twice: in arrival order (ring, to know the
+ * oldest) and sorted (scratch), updated by one binary search and one
+ * memmove each for the value leaving and the one entering. Then the
+ * median is an index and the MAD a merge of n/2 steps: no selection, no
+ * unpredictable branches over the whole window. */
 void te_detect_mad_update(te_detector_t *d, double x, te_detect_verdict_t *out)
 {
     const te_detect_params_t *p = &d->p;
     uint32_t need = p->window / 2 > 5 ? p->window / 2 : 5;
     if (need > p->window)
         need = p->window;
-    if (d->len >= need) {
-        size_t n = d->len;
-        double *a = d->scratch, *b = d->scratch + d->cap;
-        memcpy(a, d->ring, n * sizeof(double));
-        double med = te_detect_median(a, n);
-        double sumabs = 0;
-        for (size_t i = 0; i < n; i++) {
-            b[i] = fabs(d->ring[i] - med);
-            sumabs += b[i];
-        }
-        double sigma = MAD_SCALE * te_detect_median(b, n);
-        if (sigma <= 0)
+    double *sorted = d->scratch;
+    size_t n = d->len;
+    if (n >= need) {
+        double med = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        size_t at = lower_bound(sorted, n, med);
+        double mad = kth_deviation(sorted, n, med, at, n / 2);
+        if (n % 2 == 0)
+            mad = (mad + kth_deviation(sorted, n, med, at, n / 2 - 1)) / 2;
+        double sigma = MAD_SCALE * mad;
+        if (sigma <= 0) {
+            double sumabs = 0;
+            for (size_t i = 0; i < n; i++)
+                sumabs += fabs(sorted[i] - med);
             sigma = MEANABS_SCALE * sumabs / (double)n;
+        }
         if (sigma < sd_floor(med))
             sigma = sd_floor(med);
+        if (d->n == need)
+            d->slow = med;
         double z = (x - med) / sigma;
+        double zs = te_detect_directed(p->direction, z);
+        double gs = te_detect_directed(p->direction, (med - d->slow) / sigma) * p->threshold /
+                    p->drift;
+        double base = gs > zs && gs > p->threshold ? d->slow : med;
         out->ready = true;
-        out->score = te_detect_directed(p->direction, z);
+        out->score = zs > gs ? zs : gs;
         out->anomalous = out->score > p->threshold;
-        out->baseline = med;
-        out->lower = med - p->threshold * sigma;
-        out->upper = med + p->threshold * sigma;
+        out->baseline = base;
+        out->lower = base - p->threshold * sigma;
+        out->upper = base + p->threshold * sigma;
+        d->slow += 0.2 / (double)p->window * (med - d->slow); /* the long-run level */
     }
+    if (d->len == d->cap) { /* the oldest leaves the sorted copy */
+        size_t at = lower_bound(sorted, n, d->ring[d->head]);
+        memmove(sorted + at, sorted + at + 1, (n - at - 1) * sizeof(double));
+        n--;
+    }
+    size_t at = lower_bound(sorted, n, x);
+    memmove(sorted + at + 1, sorted + at, (n - at) * sizeof(double));
+    sorted[at] = x;
     d->ring[d->head] = x;
     d->head = (d->head + 1) % d->cap;
     if (d->len < d->cap)
@@ -143,7 +225,7 @@ void te_detect_seasonal_update(te_detector_t *d, double x, int64_t t_ns, te_dete
         out->baseline = base;
         out->lower = base - p->threshold * sigma;
         out->upper = base + p->threshold * sigma;
-        if (fabs(z) <= p->threshold) /* the scale follows normal residuals only */
+        if (fabs(z) <= 3.0) /* the scale follows ordinary residuals only */
             d->sigma += SEASONAL_ALPHA * (MEANABS_SCALE * fabs(r) - d->sigma);
     }
     size_t row = (size_t)(((period % (int64_t)p->seasons) + (int64_t)p->seasons) %

@@ -482,6 +482,8 @@ static const char *tagv(te_ruleset_t *rs, const te_event_t *ev, uint32_t i)
     if (rs->kgen[i] != rs->gen) {
         rs->kgen[i] = rs->gen;
         rs->kval[i] = te_event_tag(ev, rs->keys[i]);
+        if (!rs->kval[i] && strcmp(rs->keys[i], "source") == 0)
+            rs->kval[i] = ev->source; /* group_by/where "source": the event's own, when no tag */
     }
     return rs->kval[i];
 }

@@ -58,12 +58,13 @@ int te_detect_def_check(const te_rule_def_t *d, const char *path, te_err_t *err)
     if (!d->summary)
         return 0;
     /* the summary may use the labels every detector alert carries */
-    char *keys[64 + 3], *vals[64 + 3];
+    char *keys[64 + 4], *vals[64 + 4];
     size_t n = 0;
     for (size_t i = 0; i < d->nlabels && n < 64; i++, n++) {
         keys[n] = d->label_keys[i];
         vals[n] = d->label_values[i];
     }
+    keys[n] = "anomaly_rate", vals[n++] = "x";
     keys[n] = "method", vals[n++] = "x";
     keys[n] = "score", vals[n++] = "x";
     keys[n] = "baseline", vals[n++] = "x";
@@ -400,11 +401,12 @@ static void fmt_num(char *buf, size_t n, double v)
         snprintf(buf, n, "%s", "");
 }
 
-/* The def's labels plus method, score and baseline. */
+/* The def's labels plus method, score and baseline (multivariate: and
+ * the series' anomaly rate, its stored anomaly score). */
 static void set_labels(te_alert_t *a, const te_rule_def_t *d, const te_group_det_t *gd)
 {
-    char *keys[64 + 3], *vals[64 + 3];
-    char score[32], base[32], method[16];
+    char *keys[64 + 4], *vals[64 + 4];
+    char score[32], base[32], method[16], rate[32];
     size_t n = 0;
     for (size_t i = 0; i < d->nlabels && n < 64; i++, n++) {
         keys[n] = d->label_keys[i];
@@ -416,6 +418,10 @@ static void set_labels(te_alert_t *a, const te_rule_def_t *d, const te_group_det
     keys[n] = "method", vals[n++] = method;
     keys[n] = "score", vals[n++] = score;
     keys[n] = "baseline", vals[n++] = base;
+    if (gd->det && d->method && d->method->kind == TE_DETECT_MULTIVARIATE) {
+        fmt_num(rate, sizeof(rate), te_detect_anomaly_rate(gd->det));
+        keys[n] = "anomaly_rate", vals[n++] = rate;
+    }
     te_alert_set_labels(a, keys, vals, n);
 }
 

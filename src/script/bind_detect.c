@@ -48,6 +48,7 @@ typedef struct {
 #define PD(k, t, f) {k, t, offsetof(te_detect_params_t, f)}
 static const pdesc_t pdescs[] = {
     PD("threshold", P_NUM, threshold), PD("alpha", P_NUM, alpha),
+    PD("drift", P_NUM, drift),
     PD("warmup", P_INT, warmup),       PD("window", P_INT, window),
     PD("period", P_DUR, period_ns),    PD("every", P_DUR, step_ns),
     PD("seasons", P_INT, seasons),     PD("pct", P_NUM, pct),
@@ -60,8 +61,9 @@ static const pdesc_t pdescs[] = {
 #undef PD
 
 /* The keys each method takes, NULL-terminated. */
-static const char *const keys_ewma[] = {"alpha", "threshold", "warmup", "direction", NULL};
-static const char *const keys_mad[] = {"window", "threshold", "direction", NULL};
+static const char *const keys_ewma[] = {"alpha", "threshold", "warmup", "drift", "direction",
+                                        NULL};
+static const char *const keys_mad[] = {"window", "threshold", "drift", "direction", NULL};
 static const char *const keys_seasonal[] = {"period", "threshold", "seasons", "every",
                                             "direction", NULL};
 static const char *const keys_change[] = {"pct", "window", "direction", NULL};

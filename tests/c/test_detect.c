@@ -2,20 +2,28 @@
  * test_detect.c - anomaly detection methods (detect/detect.h): each
  * method's arithmetic against hand-computed cases, warm-up, direction,
  * parameter checks, and state blobs (round trip, refusal of foreign or
- * truncated blobs).
+ * truncated blobs); detectors in a live ruleset: alerts with the method's
+ * labels, state kept across a reload of an unchanged detector (C and Lua
+ * methods), reset by a changed one, and snapshot / restore (restarts).
  *
  * THREAD: main only. Virtual time only; a fixed-seed PRNG.
  */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/event.h"
 #include "detect/detect.h"
+#include "rules/eval.h"
+#include "script/script.h"
 
 #define S INT64_C(1000000000)
 
@@ -61,6 +69,7 @@ static void ewma_hand_computed(void **state)
     p.alpha = 0.5;
     p.threshold = 2;
     p.warmup = 2;
+    p.drift = 1e9; /* the drift test below covers it */
     te_detector_t *d = mk(&p);
     te_detect_verdict_t v = up(d, 10, 1 * S);
     assert_false(v.ready);
@@ -82,7 +91,7 @@ static void ewma_hand_computed(void **state)
     double m = 10.5 + sqrt(0.75);
     v = up(d, m, 5 * S);
     assert_float_equal(v.baseline, m, 1e-9);
-    assert_float_equal(v.score, 0.0, 1e-9);
+    assert_float_equal(v.score, 0.0, 1e-6); /* the drift term: (m - L) / sd * 2 / 1e9 */
     assert_float_equal(v.upper - v.baseline, 2 * sqrt(1.125), 1e-9);
     assert_int_equal(te_detect_count(d), 5);
     te_detect_free(d);
@@ -101,9 +110,31 @@ static void ewma_direction_up_ignores_drops(void **state)
     te_detect_verdict_t v = up(d, 0, 21 * S);
     assert_true(v.ready);
     assert_false(v.anomalous);
-    assert_float_equal(v.score, 0, 0);
+    assert_true(v.score < 1); /* only the small upward drift of the mean counts */
     v = up(d, 1000, 22 * S);
     assert_true(v.anomalous);
+    te_detect_free(d);
+}
+
+static void ewma_drift_of_the_fast_mean_from_the_slow_one(void **state)
+{
+    (void)state;
+    te_detect_params_t p;
+    te_detect_params_default(&p, TE_DETECT_EWMA);
+    p.alpha = 0.5; /* the slow mean: alpha / 10 = 0.05 */
+    p.threshold = 100;
+    p.warmup = 2;
+    p.drift = 1;
+    te_detector_t *d = mk(&p);
+    up(d, 10, 1 * S);                         /* m = L = 10 */
+    up(d, 12, 2 * S);                         /* m 11, v 1, L 10.1 */
+    te_detect_verdict_t v = up(d, 12, 3 * S); /* g = 0.9: score 90 */
+    assert_false(v.anomalous);
+    assert_float_equal(v.score, 90, 1e-9);
+    v = up(d, 12, 4 * S); /* m 11.5, v 0.75, L 10.195: g = 1.305 / sd */
+    assert_true(v.anomalous);
+    assert_float_equal(v.score, 100 * (11.5 - 10.195) / sqrt(0.75), 1e-9);
+    assert_float_equal(v.baseline, 10.195, 1e-12);
     te_detect_free(d);
 }
 
@@ -139,6 +170,7 @@ static void mad_hand_computed(void **state)
     te_detect_params_t p;
     te_detect_params_default(&p, TE_DETECT_MAD);
     p.window = 5;
+    p.threshold = 3.5;
     te_detector_t *d = mk(&p);
     double fill[] = {1, 2, 3, 4, 100};
     for (int i = 0; i < 5; i++)
@@ -320,6 +352,7 @@ static void multivariate_warms_up_then_flags_a_spike(void **state)
     te_detect_params_default(&p, TE_DETECT_MULTIVARIATE);
     p.train_window = 60;
     p.train_every = 30;
+    p.smooth = 3;
     te_detector_t *d = mk(&p);
     int i = 0, first_ready = -1, flagged = 0;
     for (; i < 300; i++) {
@@ -409,11 +442,217 @@ static void params_equal_and_hash_follow_every_field(void **state)
     assert_true(te_detect_params_hash(&a) != te_detect_params_hash(&b));
 }
 
+
+/* ---- detectors in a ruleset (rules/eval_detect.c) ---- */
+
+#define T0 (INT64_C(1800000000) * S)
+#define AT(sec) (T0 + (int64_t)(sec) * S)
+
+typedef struct fix {
+    char dir[64];
+    char paths[4][128];
+    int npaths;
+    te_script_t *s[4];
+    te_ruleset_t *rs;
+    int fired, resolved;
+    char labels[256];
+    double value;
+} fix;
+
+static void on_alert(void *ud, const te_alert_t *a, te_alert_transition_t t)
+{
+    fix *f = ud;
+    if (t == TE_ALERT_T_FIRING) {
+        f->fired++;
+        f->value = a->value;
+        size_t n = 0;
+        f->labels[0] = '\0';
+        for (size_t i = 0; i < a->nlabels; i++)
+            n += (size_t)snprintf(f->labels + n, sizeof(f->labels) - n, "%s=%s ",
+                                  a->label_keys[i], a->label_values[i]);
+    }
+    if (t == TE_ALERT_T_RESOLVED)
+        f->resolved++;
+}
+
+static int setup(void **state)
+{
+    fix *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/te_detect_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    te_ruleset_opts_t o = {.id_seed = 7, .on_alert = on_alert, .alert_ud = f};
+    f->rs = te_ruleset_new(&o, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix *f = *state;
+    te_ruleset_free(f->rs);
+    for (int i = 0; i < 4; i++)
+        te_script_free(f->s[i]);
+    for (int i = 0; i < f->npaths; i++)
+        unlink(f->paths[i]);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static te_script_t *load(fix *f, int slot, const char *src)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/d%d.lua", f->dir, slot);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(src, fp);
+    fclose(fp);
+    snprintf(f->paths[f->npaths++], 128, "%s", path);
+    te_err_t err;
+    te_script_t *s = NULL;
+    if (te_script_load(path, NULL, NULL, &s, &err))
+        fail_msg("load: %s", err.msg);
+    f->s[slot] = s;
+    return s;
+}
+
+static void feed(fix *f, int64_t at, double ms)
+{
+    char json[160];
+    snprintf(json, sizeof(json), "{\"kind\":\"req\",\"tags\":{\"svc\":\"a\"},"
+             "\"fields\":{\"ms\":%g}}", ms);
+    te_event_t *ev = NULL;
+    te_err_t err;
+    te_event_opts_t o = {NULL, NULL, at};
+    if (te_event_parse(json, strlen(json), &o, &ev, &err))
+        fail_msg("event: %s", err.msg);
+    te_ruleset_feed(f->rs, ev, at);
+    te_event_free(ev);
+}
+
+/* One event per 10 s evaluation at value ms, from second `from`, n times. */
+static void steady(fix *f, int from, int n, double ms)
+{
+    for (int i = 0; i < n; i++) {
+        feed(f, AT(from + 10 * i + 5), ms);
+        te_ruleset_tick(f->rs, AT(from + 10 * i + 10));
+    }
+}
+
+#define MAD_DETECTOR(thr)                                                                  \
+    "local te = require 'te'\n"                                                            \
+    "te.detector { name = 'lat', kind = 'req', group_by = { 'svc' }, field = 'ms',\n"       \
+    "  stat = 'max', window = '10s', every = '10s',\n"                                     \
+    "  method = te.methods.mad { window = 5, threshold = " thr " } }\n"
+
+#define LUA_DETECTOR(extra)                                                                \
+    "local te = require 'te'\n"                                                            \
+    "te.detector { name = 'lua', kind = 'req', group_by = { 'svc' }, field = 'ms',\n"       \
+    "  stat = 'max', window = '10s', every = '10s',\n"                                     \
+    "  method = function(v, st, t) st.n = (st.n or 0) + 1; st.tags = { last = v }\n"        \
+    "    return st.n == 6, st.n, 0 end }\n" extra
+
+static void detector_fires_with_method_labels(void **state)
+{
+    fix *f = *state;
+    assert_int_equal(te_ruleset_add(f->rs, load(f, 0, MAD_DETECTOR("5")), AT(0), NULL), 0);
+    steady(f, 0, 6, 100);
+    assert_int_equal(f->fired, 0);
+    steady(f, 60, 1, 1000);
+    assert_int_equal(f->fired, 1);
+    assert_float_equal(f->value, 1000, 0);
+    assert_string_equal(f->labels, "method=mad score=9000 baseline=100 ");
+    steady(f, 70, 1, 100);
+    assert_int_equal(f->resolved, 1);
+    te_rule_status_t st[2];
+    assert_int_equal(te_ruleset_status(f->rs, NULL, st, 2), 1);
+    assert_string_equal(st[0].type, "detector");
+}
+
+static void reload_keeps_unchanged_detector_state_and_resets_changed(void **state)
+{
+    fix *f = *state;
+    te_err_t err;
+    te_script_t *a = load(f, 0, MAD_DETECTOR("5") LUA_DETECTOR(""));
+    assert_int_equal(te_ruleset_add(f->rs, a, AT(0), NULL), 0);
+    steady(f, 0, 5, 100); /* the Lua method has counted 5 */
+    /* unchanged: the mad baseline and the Lua table carry over */
+    te_script_t *b = load(f, 1, MAD_DETECTOR("5") LUA_DETECTOR("-- edited\n"));
+    assert_int_equal(te_ruleset_replace(f->rs, a, b, AT(50), &err), 0);
+    steady(f, 50, 1, 1000); /* mad: a spike judged at once; lua: n == 6 */
+    assert_int_equal(f->fired, 2);
+    /* changed threshold: the mad state starts again (warm-up) */
+    te_script_t *c = load(f, 2, MAD_DETECTOR("6") LUA_DETECTOR("-- again\n"));
+    assert_int_equal(te_ruleset_replace(f->rs, b, c, AT(60), &err), 0);
+    f->fired = 0;
+    steady(f, 60, 1, 5000);
+    assert_int_equal(f->fired, 0);
+}
+
+typedef struct saved {
+    char rule[16];
+    char key[16];
+    size_t keylen;
+    uint64_t sig;
+    unsigned char blob[4096];
+    size_t len;
+} saved_t;
+
+static int keep(void *ud, const te_detect_state_t *st)
+{
+    saved_t *v = ud;
+    while (v->rule[0])
+        v++;
+    assert_true(st->bloblen <= sizeof(v->blob));
+    snprintf(v->rule, sizeof(v->rule), "%s", st->rule);
+    memcpy(v->key, st->key, st->keylen);
+    v->keylen = st->keylen;
+    v->sig = st->sig;
+    memcpy(v->blob, st->blob, st->bloblen);
+    v->len = st->bloblen;
+    return 0;
+}
+
+static void snapshot_restore_brings_state_back(void **state)
+{
+    fix *f = *state;
+    te_err_t err;
+    assert_int_equal(te_ruleset_add(f->rs, load(f, 0, MAD_DETECTOR("5") LUA_DETECTOR("")),
+                                    AT(0), NULL), 0);
+    steady(f, 0, 5, 100);
+    saved_t saved[4];
+    memset(saved, 0, sizeof(saved));
+    assert_int_equal(te_ruleset_detect_snapshot(f->rs, keep, saved), 0);
+    assert_string_equal(saved[0].rule, "lat");
+    assert_int_equal(saved[0].keylen, 2); /* "a\0" */
+    assert_string_equal(saved[1].rule, "lua");
+
+    /* a fresh ruleset, as after a restart */
+    te_ruleset_free(f->rs);
+    te_ruleset_opts_t o = {.id_seed = 7, .on_alert = on_alert, .alert_ud = f};
+    f->rs = te_ruleset_new(&o, NULL);
+    te_script_free(f->s[0]);
+    f->s[0] = NULL;
+    assert_int_equal(te_ruleset_add(f->rs, load(f, 1, MAD_DETECTOR("5") LUA_DETECTOR("")),
+                                    AT(60), NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        te_detect_state_t st = {saved[i].rule, saved[i].key, saved[i].keylen, saved[i].sig, 0,
+                                saved[i].blob, saved[i].len};
+        assert_int_equal(te_ruleset_detect_restore(f->rs, &st, AT(60), &err), 0);
+    }
+    te_detect_state_t stale = {"lat", saved[0].key, saved[0].keylen, saved[0].sig + 1, 0,
+                               saved[0].blob, saved[0].len};
+    assert_int_equal(te_ruleset_detect_restore(f->rs, &stale, AT(60), &err), TE_ENOTFOUND);
+    steady(f, 60, 1, 1000);
+    assert_int_equal(f->fired, 2); /* both judged with their old state */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ewma_hand_computed),
         cmocka_unit_test(ewma_direction_up_ignores_drops),
+        cmocka_unit_test(ewma_drift_of_the_fast_mean_from_the_slow_one),
         cmocka_unit_test(median_odd_and_even),
         cmocka_unit_test(mad_hand_computed),
         cmocka_unit_test(mad_flat_series_uses_floor),
@@ -425,6 +664,10 @@ int main(void)
         cmocka_unit_test(multivariate_warms_up_then_flags_a_spike),
         cmocka_unit_test(blob_round_trip_every_method),
         cmocka_unit_test(params_equal_and_hash_follow_every_field),
+        cmocka_unit_test_setup_teardown(detector_fires_with_method_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(reload_keeps_unchanged_detector_state_and_resets_changed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(snapshot_restore_brings_state_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ describe("te.methods", function()
 
   it("takes defaults and reports its parameters", function()
     local p = te.methods.mad {}:params()
-    assert.are.same({ kind = "mad", window = 60, threshold = 3.5, direction = "both" }, p)
+    assert.are.same({ kind = "mad", window = 60, threshold = 5, drift = 3, direction = "both" }, p)
     local s = te.methods.seasonal { period = "1w" }:params()
     assert.are.equal(604800, s.period)
     assert.are.equal(3, s.seasons)
@@ -60,7 +60,7 @@ describe("te.methods", function()
   end)
 
   it("mad flags a spike against the median of its window", function()
-    local m = te.methods.mad { window = 5 }
+    local m = te.methods.mad { window = 5, threshold = 3.5 }
     for i, v in ipairs { 1, 2, 3, 4, 100 } do m:update(v, i) end
     assert.is_false(m:update(3, 6))
     local a, s, b = m:update(10, 7)
