@@ -141,3 +141,41 @@ printf '%-44s %14s %14s %10s\n' "   reload latency p50 under load (ms)" "$(R6 re
 printf '%-44s %14s %14s %10s\n' "   reload latency max of 20 (ms)" "$(R6 reload_p99_ms)" "<= 200" ""
 printf '%-44s %14s %14s %10s\n' "   events lost across 20 reloads" "$(R6 reload_lost)" "0" ""
 printf '%-44s %14s\n' "   (gen.lua, lines/s)" "$GEN_RATE"
+
+# ---------------------------------------------------------------- 7: detectors
+# Quality on labelled data generated in bench/bench_detect.c (fixed seed).
+# Targets: recall >= 0.9 spike/shift, >= 0.7 drift; <= 1 false alarm per
+# series per week; <= 2000 ns per update.
+if cmake --build "$BUILD" --target bench_detect >/dev/null 2>&1; then
+    echo
+    echo "7. anomaly detectors on labelled data (delay: mean minutes after the anomaly starts)"
+    "$BUILD/bench_detect"
+fi
+
+# ---------------------------------------------------------------- 8: alerts
+# Issue #4 on the real binary (bench/bench_alerts.c starts its own serve and
+# loopback webhook receiver): transition -> webhook latency over 200 groups
+# (firing + resolved), and 10,000 alerts firing in one evaluation delivered
+# by a grouped webhook notifier.
+if cmake --build "$BUILD" --target bench_alerts >/dev/null 2>&1; then
+    say "== 8. alerts: webhook latency (200 groups), 10000 alerts grouped"
+    OUT8=$("$BUILD/bench_alerts" --bin "$BIN" --lat 200 --burst 10000)
+    R8() { printf '%s\n' "$OUT8" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+    echo
+    echo "8. alerts (webhook to a loopback receiver that answers at once)"
+    printf '%-44s %14s %14s %10s\n' "   transition->webhook p50, $(R8 lat_transitions) tr. (ms)" \
+        "$(R8 lat_p50_ms)" "" ""
+    printf '%-44s %14s %14s %10s\n' "   transition->webhook p99 (ms)" "$(R8 lat_p99_ms)" "<= 50" ""
+    printf '%-44s %14s %14s %10s\n' "   event acked->webhook p50 (ms, every=1s)" "$(R8 e2e_p50_ms)" "" ""
+    printf '%-44s %14s %14s %10s\n' "   event acked->webhook p99 (ms, every=1s)" "$(R8 e2e_p99_ms)" "" ""
+    printf '%-44s %14s %14s %10s\n' "   $(R8 burst_groups) alerts at once: messages" "$(R8 burst_messages)" \
+        "few" ""
+    printf '%-44s %14s %14s %10s\n' "   alerts delivered in 60 s (max per message)" \
+        "$(R8 burst_alerts) ($(R8 burst_max_per_msg))" "$(R8 burst_groups)" ""
+    printf '%-44s %14s %14s %10s\n' "   evaluations that fired them" "$(R8 burst_evals)" "1" ""
+    printf '%-44s %14s %14s %10s\n' "   firing->first message (ms, group_wait 1s)" \
+        "$(R8 burst_fire_first_ms)" "" ""
+    printf '%-44s %14s %14s %10s\n' "   first->last message (ms)" "$(R8 burst_first_last_ms)" "" ""
+    printf '%-44s %14s %14s %10s\n' "   serve peak RSS before / after (MiB)" \
+        "$(mib "$(R8 serve_hwm_before_kib)") / $(mib "$(R8 serve_hwm_kib)")" "<= 64" ""
+fi

@@ -342,7 +342,18 @@ static int add_to_group(nq_t *q, item_t *it, int64_t now)
         free(key);
     }
     if (!g->head) {
-        int64_t at = g->last_sent_ns ? g->last_sent_ns + q->g.interval_ns : now + q->g.wait_ns;
+        /* group_wait counts from the transition, not from when its outbox row
+         * reached us (one evaluation's rows commit over several writer
+         * transactions); a row whose transition is not later than the group's
+         * last message would have been in it had it arrived in time, so it
+         * goes at once rather than waiting group_interval */
+        int64_t at;
+        if (!g->last_sent_ns)
+            at = it->created_ns + q->g.wait_ns;
+        else if (it->created_ns <= g->last_sent_ns)
+            at = now;
+        else
+            at = g->last_sent_ns + q->g.interval_ns;
         g->flush_ns = at > now ? at : now;
     }
     if (g->tail)
@@ -354,9 +365,13 @@ static int add_to_group(nq_t *q, item_t *it, int64_t now)
     return 0;
 }
 
+/* Sends the group's rows, up to 1000 a message, while the notifier has
+ * room in flight; what is left goes at the next pump. */
 static void flush_group(te_dispatch_t *d, nq_t *q, group_t *g, int64_t now)
 {
-    while (g->head) {
+    if (!g->flush_ns) /* a continuation: the message time stays the first one */
+        now = g->last_sent_ns;
+    while (g->head && q->in_flight < MAX_IN_FLIGHT) {
         item_t *head = g->head, *last = head;
         size_t n = 1;
         while (last->next && n < MAX_GROUP) {
@@ -368,9 +383,13 @@ static void flush_group(te_dispatch_t *d, nq_t *q, group_t *g, int64_t now)
         g->n -= n;
         send_chain(d, q, head, n);
     }
+    g->last_sent_ns = now;
+    if (g->head) {
+        g->flush_ns = 0; /* continue as soon as a delivery ends */
+        return;
+    }
     g->tail = NULL;
     g->flush_ns = 0;
-    g->last_sent_ns = now;
 }
 
 /* ---- the pump ---- */
@@ -424,7 +443,7 @@ static void pump_once(te_dispatch_t *d)
             group_t *g = *pg;
             if (g->head && g->flush_ns <= now && q->in_flight < MAX_IN_FLIGHT)
                 flush_group(d, q, g, now);
-            if (g->head)
+            if (g->head && g->flush_ns)
                 next = g->flush_ns < next ? g->flush_ns : next;
             /* forget idle groups once their interval has passed */
             if (!g->head && now - g->last_sent_ns >= q->g.interval_ns) {
