@@ -158,10 +158,15 @@ te.report {
                                       share = (#evs - fields[f]) / #evs, sampled = #evs }
           end
         end
+        -- one scan per kind for all its tags
         local names = sorted_keys(tags)
-        for i = 1, math.min(#names, tonumber(params.max_tags) or 8) do
-          local row = q.query { kind = k.kind, aggs = { d = "distinct:" .. names[i] } }[1]
-          card[#card + 1] = { kind = k.kind, tag = names[i], distinct = row and row.d or 0 }
+        local aggs, n = {}, math.min(#names, tonumber(params.max_tags) or 8)
+        for i = 1, n do aggs["d" .. i] = "distinct:" .. names[i] end
+        if n > 0 then
+          local row = q.query { kind = k.kind, aggs = aggs }[1] or {}
+          for i = 1, n do
+            card[#card + 1] = { kind = k.kind, tag = names[i], distinct = row["d" .. i] or 0 }
+          end
         end
       end
     end

@@ -16,9 +16,9 @@ te.report {
   render = function(q, r, params)
     local limit = tonumber(params.limit) or 20
 
-    -- the latest event of each run decides its status (newest first)
+    -- the latest runs: the newest event of each decides its status
     local runs, order = {}, {}
-    for _, ev in ipairs(q.events { kind = "run", limit = 10000 }) do
+    for _, ev in ipairs(q.events { kind = "run", limit = math.min(10000, 4 * limit + 50) }) do
       local id = ev.tags.run_id
       if id then
         local run = runs[id]
@@ -42,23 +42,25 @@ te.report {
       end
     end
 
-    local done, ok, failed = 0, 0, 0
-    for _, run in ipairs(order) do
-      if run.status ~= "running" then done = done + 1 end
-      if run.status == "succeeded" then ok = ok + 1 end
-      if run.status == "failed" then failed = failed + 1 end
+    -- the counts come from aggregates, exact however many runs there are
+    local seen = q.query { kind = "run", aggs = { n = "distinct:run_id" } }[1].n or 0
+    local by_status = {}
+    for _, row in ipairs(q.query { kind = "run", group_by = { "status" }, aggs = { n = "count" } }) do
+      by_status[row.status or "?"] = row.n
     end
+    local ok, failed = by_status.succeeded or 0, by_status.failed or 0
+    local done = ok + failed + (by_status.aborted or 0)
     local dur = q.query { kind = "run", where = { status = { "succeeded", "failed", "aborted" } },
       aggs = { p50 = "p50:duration_s", p95 = "p95:duration_s" } }[1] or {}
 
     r:heading("Summary", 2)
-    r:stat { label = "Runs seen", value = #order, format = "int" }
+    r:stat { label = "Runs seen", value = seen, format = "int" }
     r:stat { label = "Finished", value = done, format = "int" }
     r:stat { label = "Succeeded", value = ok, format = "int" }
     r:stat { label = "Failed", value = failed, format = "int" }
     r:stat { label = "Success rate", value = done > 0 and ok / done or nil, format = "pct" }
     r:stat { label = "Median duration", value = dur.p50, format = "s" }
-    if #order == 0 then
+    if seen == 0 then
       r:text("No pipeline runs (kind run) in this period.")
     end
 
@@ -88,22 +90,23 @@ te.report {
       { key = "duration", label = "Duration", format = "s" } })
 
     -- runs per pipeline and outcome
-    local per = {}
-    local pipelines = {}
-    for _, run in ipairs(order) do
-      local p = run.pipeline or "(none)"
+    local per, pipelines = {}, {}
+    for _, row in ipairs(q.query { kind = "run", group_by = { "pipeline", "status" },
+                                   aggs = { n = "count" } }) do
+      local p = row.pipeline or "(none)"
       if not per[p] then
-        per[p] = { succeeded = 0, failed = 0, other = 0 }
+        per[p] = { succeeded = 0, failed = 0, aborted = 0, started = 0 }
         pipelines[#pipelines + 1] = p
       end
-      local s = run.status
-      if s == "succeeded" or s == "failed" then per[p][s] = per[p][s] + 1
-      else per[p].other = per[p].other + 1 end
+      if per[p][row.status] then per[p][row.status] = row.n end
     end
     table.sort(pipelines)
     local s_ok, s_fail, s_other = {}, {}, {}
     for i, p in ipairs(pipelines) do
-      s_ok[i], s_fail[i], s_other[i] = per[p].succeeded, per[p].failed, per[p].other
+      local c = per[p]
+      local running = c.started - c.succeeded - c.failed - c.aborted
+      s_ok[i], s_fail[i] = c.succeeded, c.failed
+      s_other[i] = c.aborted + (running > 0 and running or 0)
     end
     r:chart { type = "stacked", title = "Runs by pipeline", x = pipelines,
               series = { { name = "succeeded", values = s_ok }, { name = "failed", values = s_fail },

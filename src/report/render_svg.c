@@ -231,24 +231,37 @@ static void y_axis(te_buf_t *b, const axis_t *a, const char *fmt)
     }
 }
 
+/* Labels under the x axis: every stride-th, each about 6.5 px per
+ * character wide; one that would touch the previous one is left out, and
+ * one that would stick out on the right is right-aligned. */
 static void x_labels(te_buf_t *b, const cJSON *x, int n, double (*xpos)(int, int))
 {
-    int max_labels = (int)((W - LEFT - RIGHT) / 72);
+    int max_labels = (int)((W - LEFT - RIGHT) / 80);
     int stride = (n + max_labels - 1) / max_labels;
     if (stride < 1)
         stride = 1;
     bool day_only = all_midnight(x);
+    double last_right = -1e9;
     for (int i = 0; i < n; i += stride) {
         const cJSON *v = cJSON_GetArrayItem(x, i);
-        te_buf_t t = {0};
+        te_buf_t t = {0}, cut = {0};
         if (cJSON_IsString(v))
             x_label(&t, v->valuestring, day_only);
         else
             te_report_format_value(&t, v, NULL);
-        double px = xpos(i, n);
-        /* keep the outermost labels inside the picture */
-        text(b, px, H - BOTTOM + 18, px > W - RIGHT - 44 ? "end" : "middle", "tx", t.p, 16);
+        te_report_utf8_trunc(&cut, t.p, 16);
+        size_t chars = 0;
+        for (const char *p = cut.p ? cut.p : ""; *p; p++)
+            chars += ((unsigned char)*p & 0xC0) != 0x80;
+        double w = 6.5 * (double)chars, px = xpos(i, n);
+        bool end = px + w / 2 > W - 2;
+        double left = end ? px - w : px - w / 2;
+        if (left >= last_right + 8) {
+            text(b, px, H - BOTTOM + 18, end ? "end" : "middle", "tx", cut.p, 16);
+            last_right = end ? px : px + w / 2;
+        }
         te_buf_free(&t);
+        te_buf_free(&cut);
     }
 }
 
@@ -434,15 +447,21 @@ static void pie(const cJSON *chart, te_buf_t *b)
             double a2 = angle + frac * 2 * TE_PI;
             te_buf_addf(b,
                         "<path d=\"M%.1f %.1f L%.1f %.1f A%.1f %.1f 0 %d 1 %.1f %.1f Z\" "
-                        "fill=\"%s\" stroke=\"#ffffff\" stroke-width=\"1\">",
+                        "fill=\"%s\" class=\"slice\" stroke=\"#ffffff\" stroke-width=\"1\">",
                         cx, cy, cx + r * cos(angle), cy + r * sin(angle), r, r,
                         frac > 0.5 ? 1 : 0, cx + r * cos(a2), cy + r * sin(a2), col);
             angle = a2;
         }
         const cJSON *lab = cJSON_GetArrayItem(x, i);
-        te_buf_t t = {0};
+        te_buf_t t = {0}, tip = {0};
         te_report_format_value(&t, lab, NULL);
-        point_title(b, t.p, x, i, v, fmt);
+        te_buf_adds(&tip, t.p ? t.p : "");
+        te_buf_adds(&tip, ": ");
+        te_report_format_number(&tip, v, fmt);
+        te_buf_adds(b, "<title>");
+        te_report_html_escape(b, tip.p);
+        te_buf_adds(b, "</title>");
+        te_buf_free(&tip);
         te_buf_adds(b, frac >= 0.999999 ? "</circle>" : "</path>");
         /* legend row: swatch, label, value, share */
         if (row < 14) {

@@ -314,6 +314,11 @@ typedef struct run_ctx {
     int code;
 } run_ctx;
 
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static const char *param_hint(lua_State *L, int defaults, const char *key, char *buf, size_t cap)
 {
     const char *best = NULL;
@@ -356,11 +361,18 @@ static bool apply_params(lua_State *L, run_ctx *c, int defaults)
             char hint[96];
             const char *best = param_hint(L, defaults, k, hint, sizeof(hint));
             te_buf_t names = {0};
+            const char *keys[64];
+            size_t nk = 0;
             lua_pushnil(L);
             while (lua_next(L, defaults)) {
                 lua_pop(L, 1);
-                te_buf_adds(&names, names.len ? ", " : "");
-                te_buf_adds(&names, lua_tostring(L, -1));
+                if (nk < 64)
+                    keys[nk++] = lua_tostring(L, -1); /* anchored by defaults */
+            }
+            qsort(keys, nk, sizeof(keys[0]), cmp_cstr);
+            for (size_t j = 0; j < nk; j++) {
+                te_buf_adds(&names, j ? ", " : "");
+                te_buf_adds(&names, keys[j]);
             }
             if (best)
                 te_err_set(&c->err, TE_EINVAL,
@@ -478,7 +490,6 @@ static int run_render(lua_State *L)
     int qidx = lua_gettop(L);
     /* the document header, then the builder owns it */
     cJSON *doc = c->doc;
-    c->doc = NULL;
     lua_getfield(L, 2, "title");
     bool ok = cJSON_AddStringToObject(doc, "name", o->name) &&
               cJSON_AddStringToObject(doc, "title", lua_isstring(L, -1) ? lua_tostring(L, -1)
@@ -487,6 +498,7 @@ static int run_render(lua_State *L)
               add_time(doc, "until", c->until_ns);
     lua_pop(L, 1);
     te_lua_push_builder(L, doc); /* [.., render, q, r] */
+    c->doc = NULL;               /* the builder's now */
     if (!ok)
         return luaL_error(L, "report: out of memory");
     int ridx = lua_gettop(L);

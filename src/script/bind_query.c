@@ -48,6 +48,7 @@ typedef struct q_box {
     void *progress_ud;
     sqlite3 *rec;   /* read-only connection for q.recommendations, lazily opened */
     int reads;
+    bool owns_st;   /* te.report_q: the box closes st */
 } q_box;
 
 typedef struct scratch {
@@ -58,6 +59,15 @@ typedef struct scratch {
     size_t nevs, cap_evs;
     cJSON *rows;    /* a cJSON array */
 } scratch_t;
+
+/* t[k] without metamethods: user tables cannot run code (or raise) while
+ * C memory is held, and what is checked is what is converted. */
+static int rawfield(lua_State *L, int idx, const char *k)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushstring(L, k);
+    return lua_rawget(L, idx);
+}
 
 /* ---------- boxes ---------- */
 
@@ -95,11 +105,18 @@ static void close_rec(q_box *b)
     }
 }
 
+static void release(q_box *b)
+{
+    close_rec(b);
+    if (b->owns_st)
+        te_store_close(b->st);
+    b->owns_st = false;
+    b->st = NULL;
+}
+
 static int qbox_gc(lua_State *L)
 {
-    q_box *b = luaL_checkudata(L, 1, TE_Q_MT);
-    close_rec(b);
-    b->st = NULL;
+    release(luaL_checkudata(L, 1, TE_Q_MT));
     return 0;
 }
 
@@ -164,7 +181,7 @@ static int64_t time_arg(lua_State *L, const char *fn, const char *key, int64_t n
 {
     te_err_t err = {0};
     int64_t ns = dflt;
-    int t = lua_getfield(L, 1, key);
+    int t = rawfield(L, 1, key);
     if (t == LUA_TNUMBER) {
         double s = lua_tonumber(L, -1);
         if (!isfinite(s) || fabs(s) > 9.0e9)
@@ -195,7 +212,7 @@ static void range_args(lua_State *L, const char *fn, const q_box *b, int64_t *si
 
 static const char *opt_string(lua_State *L, const char *fn, const char *key, bool required)
 {
-    int t = lua_getfield(L, 1, key);
+    int t = rawfield(L, 1, key);
     const char *s = NULL;
     if (t == LUA_TSTRING)
         s = lua_tostring(L, -1); /* kept alive by args */
@@ -208,7 +225,7 @@ static const char *opt_string(lua_State *L, const char *fn, const char *key, boo
 static lua_Integer opt_int(lua_State *L, const char *fn, const char *key, lua_Integer dflt,
                            lua_Integer min, lua_Integer max)
 {
-    int t = lua_getfield(L, 1, key);
+    int t = rawfield(L, 1, key);
     lua_Integer v = dflt;
     if (t != LUA_TNIL) {
         if (!lua_isinteger(L, -1))
@@ -244,7 +261,7 @@ static where_buf *where_arg(lua_State *L, const char *fn)
     where_buf *w = lua_newuserdatauv(L, sizeof(*w), 0); /* [args, .., w] */
     int widx = lua_gettop(L);
     memset(w, 0, sizeof(*w));
-    int t = lua_getfield(L, 1, "where");
+    int t = rawfield(L, 1, "where");
     if (t == LUA_TNIL) {
         lua_pop(L, 1);
         return w;
@@ -383,7 +400,7 @@ static int l_query(lua_State *L)
     const char *kind = opt_kind(L, fn, true);
     int64_t since, until, every = 0;
     range_args(L, fn, b, &since, &until);
-    int t = lua_getfield(L, 1, "every");
+    int t = rawfield(L, 1, "every");
     if (t == LUA_TSTRING) {
         te_err_t err = {0};
         if (te_duration_parse(lua_tostring(L, -1), &every, &err) < 0 || every <= 0)
@@ -398,7 +415,7 @@ static int l_query(lua_State *L)
     /* group_by: a list of tag names or one name */
     const char *group[MAX_GROUP];
     size_t ngroup = 0;
-    t = lua_getfield(L, 1, "group_by"); /* [args, w, gb] */
+    t = rawfield(L, 1, "group_by"); /* [args, w, gb] */
     if (t == LUA_TSTRING) {
         group[ngroup++] = lua_tostring(L, -1);
     } else if (t == LUA_TTABLE) {
@@ -418,7 +435,7 @@ static int l_query(lua_State *L)
     /* aggs: name -> spec; checked before anything is allocated */
     const char *names[MAX_AGGS], *specs[MAX_AGGS];
     size_t naggs = 0;
-    t = lua_getfield(L, 1, "aggs"); /* [args, w, gb, aggs] */
+    t = rawfield(L, 1, "aggs"); /* [args, w, gb, aggs] */
     if (t == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
@@ -691,17 +708,18 @@ static int l_alerts(lua_State *L)
 
 /* ---------- q.recommendations ---------- */
 
-static const char *const rec_keys[] = {"since", "until", "severity", "limit", NULL};
+static const char *const rec_keys[] = {"since", "until", "severity", "state", "limit", NULL};
 
 /* Fills rows from the recommendations table; 0 also when it is absent. */
 static int read_recommendations(q_box *b, cJSON *rows, int64_t since, int64_t until,
-                                const char *severity, int64_t limit, te_err_t *err)
+                                const char *severity, const char *state, int64_t limit,
+                                te_err_t *err)
 {
     sqlite3_stmt *stmt = NULL;
     char cols[8][32];
     int ncols = 0, rc;
     const char *time_col = NULL;
-    bool has_severity = false;
+    bool has_severity = false, has_state = false;
     if (!b->rec) {
         rc = sqlite3_open_v2(te_store_path(b->st), &b->rec, SQLITE_OPEN_READONLY, NULL);
         if (rc != SQLITE_OK) {
@@ -721,6 +739,8 @@ static int read_recommendations(q_box *b, cJSON *rows, int64_t since, int64_t un
             continue;
         if (strcmp(name, "severity") == 0)
             has_severity = true;
+        if (strcmp(name, "state") == 0)
+            has_state = true;
         static const char *const tcols[] = {"updated_ns", "created_ns", "last_seen_ns",
                                             "ts_ns", "first_seen_ns"};
         for (size_t i = 0; i < sizeof(tcols) / sizeof(tcols[0]) && ncols < 8; i++) {
@@ -761,6 +781,8 @@ static int read_recommendations(q_box *b, cJSON *rows, int64_t since, int64_t un
                       time_col, time_col);
     if (severity && has_severity)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND severity = ?3");
+    if (state && has_state)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND state = ?5");
     if (time_col)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY %.31s DESC", time_col);
     snprintf(sql + n, sizeof(sql) - (size_t)n, " LIMIT ?4");
@@ -771,6 +793,8 @@ static int read_recommendations(q_box *b, cJSON *rows, int64_t since, int64_t un
     if (severity && has_severity)
         sqlite3_bind_text(stmt, 3, severity, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, limit);
+    if (state && has_state)
+        sqlite3_bind_text(stmt, 5, state, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
         if (!o)
@@ -837,13 +861,14 @@ static int l_recommendations(lua_State *L)
     int64_t since, until;
     range_args(L, fn, b, &since, &until);
     const char *severity = opt_string(L, fn, "severity", false);
+    const char *state = opt_string(L, fn, "state", false);
     lua_Integer limit = opt_int(L, fn, "limit", 100, 1, 10000);
     scratch_t *s = new_scratch(L);
     if (!(s->rows = cJSON_CreateArray()))
         return te_lua_raise(L, "%s: out of memory", fn);
     te_err_t err = {0};
     note_read(b, fn, NULL);
-    if (read_recommendations(b, s->rows, since, until, severity, limit, &err) < 0)
+    if (read_recommendations(b, s->rows, since, until, severity, state, limit, &err) < 0)
         return te_lua_raise(L, "%s: %s", fn, err.msg);
     push_cjson(L, s->rows, 0);
     return 1;
@@ -952,14 +977,42 @@ static q_box *box_of(lua_State *L, int idx)
 void te_lua_q_expire(lua_State *L, int idx)
 {
     q_box *b = box_of(L, idx);
-    if (b) {
-        close_rec(b);
-        b->st = NULL;
-    }
+    if (b)
+        release(b);
 }
 
 int te_lua_q_reads(lua_State *L, int idx)
 {
     q_box *b = box_of(L, idx);
     return b ? b->reads : 0;
+}
+
+/* te.report_q{ db, since, until, now } (standalone te.so only): a q over
+ * a read-only connection to the database file db, which the q closes
+ * when collected (or on q:close()). */
+int te_lua_q_open(lua_State *L)
+{
+    static const char *const keys[] = {"db", "since", "until", "now", NULL};
+    const char *fn = "te.report_q";
+    te_err_t err = {0};
+    check_args(L, fn, keys);
+    const char *db = opt_string(L, fn, "db", true);
+    int64_t now = time_arg(L, fn, "now", te_time_now_ns(), te_time_now_ns());
+    int64_t since = time_arg(L, fn, "since", now, now - 7 * 86400 * TE_NS_PER_SEC);
+    int64_t until = time_arg(L, fn, "until", now, now);
+    if (until <= since)
+        return te_lua_raise(L, "%s: \"until\" must be after \"since\"", fn);
+    te_lua_q_opts_t o = {.now_ns = now, .since_ns = since, .until_ns = until};
+    te_lua_push_q(L, &o); /* a q without a store yet: nothing to leak if this raises */
+    q_box *b = box_of(L, -1);
+    te_store_opts_t so = {.path = db, .readonly = true};
+    te_store_t *st = NULL;
+    if (!b || te_store_open(&so, &st, &err) < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, b ? err.msg : "te.report_q: out of memory");
+        return 2;
+    }
+    b->st = st;
+    b->owns_st = true;
+    return 1;
 }

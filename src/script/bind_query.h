@@ -35,11 +35,14 @@
  *     seconds: starts_at_s, ends_at_s (nil while active), active_at_s,
  *     updated_at_s, and acked_at_s when the store records acks. state:
  *     "pending" | "firing" | "resolved" (nil: all). limit default 1000.
- *   q.recommendations{since, until, severity, limit}
- *     Rows of the `recommendations` table when it exists (see
- *     store/sql_v5.h for its columns), newest first, each a table keyed by
- *     column name; a column NAME_ns also gives NAME_at (RFC 3339) and
- *     NAME_s (seconds). When the table is absent: an empty list.
+ *   q.recommendations{since, until, severity, state, limit}
+ *     Rows of the `recommendations` table (store/sql_v5.h: name,
+ *     fingerprint, severity, title, detail, action, evidence, count, state
+ *     "open"|"resolved", first_seen_ns, last_seen_ns, resolved_ns) whose
+ *     last_seen falls in [since, until), newest first (limit default 100),
+ *     each a table keyed by column name; a column NAME_ns also gives
+ *     NAME_at (RFC 3339) and NAME_s (seconds), a column NAME_json is
+ *     decoded into NAME. When the table is absent: an empty list.
  *   q.stats()   -> { events, series, kinds = { {kind, events, series}.. },
  *                    oldest, newest (RFC 3339 or nil), db_bytes }
  *   q.time(s)   -> RFC 3339 text of Unix seconds s
@@ -76,6 +79,13 @@ void te_lua_push_q(lua_State *L, const te_lua_q_opts_t *opts);
  * extra connection it opened. A value that is not a q table is ignored.
  * Cannot fail, does not raise. */
 void te_lua_q_expire(lua_State *L, int idx);
+
+/* lua_CFunction behind te.report_q{ db = PATH, since, until, now } of the
+ * standalone te.so (tests of templates against a real database): returns
+ * a q over its own read-only connection to PATH, closed when the q is
+ * collected, or nil and a message when PATH cannot be opened. since
+ * defaults to 7 days before now, until to now. */
+int te_lua_q_open(lua_State *L);
 
 /* Number of store reads (query, events, alerts, recommendations, stats)
  * made through the q table at idx so far (0 for a value that is not q). */

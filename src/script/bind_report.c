@@ -28,6 +28,7 @@
 #include "luaopen_te.h"
 #include "report/report.h"
 #include "report/schedule.h"
+#include "script/bind_query.h"
 
 #define TE_REPORT_MT "te.Report"
 #define MAX_DEPTH 32
@@ -38,6 +39,15 @@ typedef struct {
 
 static const char *const FORMATS[] = {"number", "int", "usd", "pct", "ms", "s",
                                       "duration", "bytes", "time", "text", NULL};
+
+/* t[k] without metamethods: user tables cannot run code (or raise) while
+ * C memory is held, and what is checked is what is converted. */
+static int rawfield(lua_State *L, int idx, const char *k)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushstring(L, k);
+    return lua_rawget(L, idx);
+}
 
 /* ---------- Lua -> cJSON ---------- */
 
@@ -62,7 +72,7 @@ static cJSON *to_cjson(lua_State *L, int idx, int depth)
         /* an empty table, or one marked te.array{}, is an empty array only
          * when it has a te.Array metatable; otherwise an object */
         if (lua_getmetatable(L, idx)) {
-            lua_getfield(L, -1, "__name");
+            rawfield(L, -1, "__name");
             is_array = lua_type(L, -1) == LUA_TSTRING &&
                        strcmp(lua_tostring(L, -1), "te.Array") == 0;
             lua_pop(L, 2);
@@ -113,7 +123,7 @@ static void push_cjson(lua_State *L, const cJSON *j, int depth)
 {
     luaL_checkstack(L, 4, "document too deep");
     if (!j || depth > 64 || cJSON_IsNull(j)) {
-        lua_pushnil(L);
+        lua_pushlightuserdata(L, NULL); /* te.null: arrays keep their length */
     } else if (cJSON_IsBool(j)) {
         lua_pushboolean(L, cJSON_IsTrue(j));
     } else if (cJSON_IsNumber(j)) {
@@ -167,6 +177,8 @@ static void nomem(lua_State *L, const char *fn)
 static int add_block(lua_State *L, const char *fn, cJSON *doc, cJSON *blk)
 {
     cJSON *blocks = cJSON_GetObjectItemCaseSensitive(doc, "blocks");
+    if (!blocks)
+        blocks = cJSON_AddArrayToObject(doc, "blocks");
     if (!blk || !cJSON_IsArray(blocks) || !cJSON_AddItemToArray(blocks, blk)) {
         cJSON_Delete(blk);
         nomem(L, fn);
@@ -229,7 +241,7 @@ static void check_keys(lua_State *L, int idx, const char *fn, const char *const 
 static int field_type(lua_State *L, int t, const char *fn, const char *key, int want, int want2,
                       const char *expected)
 {
-    int ty = lua_getfield(L, t, key);
+    int ty = rawfield(L, t, key);
     if (ty != LUA_TNIL && ty != want && ty != want2)
         te_lua_raise(L, "%s: \"%s\" must be %s, got %s", fn, key, expected, luaL_typename(L, -1));
     lua_pop(L, 1);
@@ -249,7 +261,7 @@ static cJSON *new_block(const char *type)
 /* Copies t[key] (any value) into blk; false on ENOMEM. Absent stays absent. */
 static bool copy_field(lua_State *L, int t, const char *key, cJSON *blk)
 {
-    if (lua_getfield(L, t, key) == LUA_TNIL) {
+    if (rawfield(L, t, key) == LUA_TNIL) {
         lua_pop(L, 1);
         return true;
     }
@@ -304,7 +316,7 @@ static int r_stat(lua_State *L)
     if (!lua_istable(L, 2))
         return te_lua_arg_type_error(L, 2, fn, "table");
     check_keys(L, 2, fn, keys);
-    if (lua_getfield(L, 2, "label") != LUA_TSTRING)
+    if (rawfield(L, 2, "label") != LUA_TSTRING)
         return te_lua_raise(L, "%s: \"label\" must be a string, got %s", fn,
                             luaL_typename(L, -1));
     lua_pop(L, 1);
@@ -312,7 +324,7 @@ static int r_stat(lua_State *L)
     field_type(L, 2, fn, "unit", LUA_TSTRING, LUA_TSTRING, "a string");
     field_type(L, 2, fn, "delta", LUA_TNUMBER, LUA_TSTRING, "a number (a fraction) or a string");
     if (field_type(L, 2, fn, "format", LUA_TSTRING, LUA_TSTRING, "a string") == LUA_TSTRING) {
-        lua_getfield(L, 2, "format");
+        rawfield(L, 2, "format");
         check_format(L, fn, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
@@ -359,11 +371,11 @@ static int r_table(lua_State *L)
             int ci = lua_gettop(L);
             if (t == LUA_TTABLE) {
                 check_keys(L, ci, fn, col_keys);
-                if (lua_getfield(L, ci, "key") != LUA_TSTRING)
+                if (rawfield(L, ci, "key") != LUA_TSTRING)
                     te_lua_raise(L, "%s: columns[%d].key must be a string", fn, (int)i);
                 lua_pop(L, 1);
                 field_type(L, ci, fn, "label", LUA_TSTRING, LUA_TSTRING, "a string");
-                if (lua_getfield(L, ci, "format") == LUA_TSTRING)
+                if (rawfield(L, ci, "format") == LUA_TSTRING)
                     check_format(L, fn, lua_tostring(L, -1));
                 else if (!lua_isnil(L, -1))
                     te_lua_raise(L, "%s: columns[%d].format must be a string", fn, (int)i);
@@ -418,7 +430,7 @@ static int r_chart(lua_State *L)
         return te_lua_arg_type_error(L, 2, fn, "table");
     check_keys(L, 2, fn, keys);
     const char *type = "line";
-    if (lua_getfield(L, 2, "type") != LUA_TNIL) {
+    if (rawfield(L, 2, "type") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TSTRING)
             te_lua_raise(L, "%s: \"type\" must be a string", fn);
         type = lua_tostring(L, -1);
@@ -433,14 +445,14 @@ static int r_chart(lua_State *L)
     lua_pop(L, 1);
     field_type(L, 2, fn, "title", LUA_TSTRING, LUA_TSTRING, "a string");
     if (field_type(L, 2, fn, "format", LUA_TSTRING, LUA_TSTRING, "a string") == LUA_TSTRING) {
-        lua_getfield(L, 2, "format");
+        rawfield(L, 2, "format");
         check_format(L, fn, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    if (lua_getfield(L, 2, "x") != LUA_TTABLE) /* [r, spec, x] */
+    if (rawfield(L, 2, "x") != LUA_TTABLE) /* [r, spec, x] */
         te_lua_raise(L, "%s: \"x\" must be a list of labels, got %s", fn, luaL_typename(L, -1));
     lua_Integer nx = (lua_Integer)lua_rawlen(L, -1);
-    if (lua_getfield(L, 2, "series") != LUA_TTABLE) /* [r, spec, x, series] */
+    if (rawfield(L, 2, "series") != LUA_TTABLE) /* [r, spec, x, series] */
         te_lua_raise(L, "%s: \"series\" must be a list of {name, values}, got %s", fn,
                      luaL_typename(L, -1));
     lua_Integer ns = (lua_Integer)lua_rawlen(L, -1);
@@ -451,7 +463,7 @@ static int r_chart(lua_State *L)
         static const char *const skeys[] = {"name", "values", NULL};
         check_keys(L, si, fn, skeys);
         field_type(L, si, fn, "name", LUA_TSTRING, LUA_TNUMBER, "a string");
-        if (lua_getfield(L, si, "values") != LUA_TTABLE)
+        if (rawfield(L, si, "values") != LUA_TTABLE)
             te_lua_raise(L, "%s: series[%d].values must be a list of numbers", fn, (int)i);
         lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
         if (nv > nx)
@@ -470,25 +482,26 @@ static int r_chart(lua_State *L)
         te_lua_raise(L, "%s: a pie takes one series, got %d", fn, (int)ns);
     lua_settop(L, 2);
     cJSON *blk = new_block("chart");
-    bool ok = blk && cJSON_AddStringToObject(blk, "chart", type) && copy_field(L, 2, "title", blk) &&
-              copy_field(L, 2, "format", blk) && copy_field(L, 2, "x", blk);
+    bool ok = blk && cJSON_AddStringToObject(blk, "chart", type) &&
+              copy_field(L, 2, "title", blk) && copy_field(L, 2, "format", blk) &&
+              copy_field(L, 2, "x", blk);
     if (ok && nx == 0 && !cJSON_GetObjectItemCaseSensitive(blk, "x"))
         ok = cJSON_AddArrayToObject(blk, "x") != NULL;
     if (ok && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(blk, "x")))
         cJSON_ReplaceItemInObject(blk, "x", cJSON_CreateArray());
     cJSON *series = ok ? cJSON_AddArrayToObject(blk, "series") : NULL;
     ok = series != NULL;
-    lua_getfield(L, 2, "series"); /* [r, spec, series] */
+    rawfield(L, 2, "series"); /* [r, spec, series] */
     for (lua_Integer i = 1; ok && i <= ns; i++) {
         lua_rawgeti(L, 3, i);
-        lua_getfield(L, -1, "values");
+        rawfield(L, -1, "values");
         lua_Integer nv = (lua_Integer)lua_rawlen(L, -1);
         cJSON *s = cJSON_CreateObject();
         cJSON *vals = s ? cJSON_AddArrayToObject(s, "values") : NULL;
         ok = vals && cJSON_AddItemToArray(series, s);
         if (!ok)
             cJSON_Delete(s);
-        lua_getfield(L, -2, "name");
+        rawfield(L, -2, "name");
         if (ok && !lua_isnil(L, -1))
             ok = cJSON_AddStringToObject(s, "name", lua_tostring(L, -1)) != NULL;
         else if (ok) {
@@ -610,6 +623,8 @@ static int r_render(lua_State *L)
 static int r_document(lua_State *L)
 {
     cJSON *doc = check_builder(L, "r:document");
+    if (!cJSON_GetObjectItemCaseSensitive(doc, "blocks") && !cJSON_AddArrayToObject(doc, "blocks"))
+        nomem(L, "r:document");
     push_cjson(L, doc, 0);
     return 1;
 }
@@ -646,13 +661,12 @@ static void builder_metatable(lua_State *L)
 
 void te_lua_push_builder(lua_State *L, cJSON *doc)
 {
-    builder_box *b = lua_newuserdatauv(L, sizeof(*b), 0);
-    b->doc = doc; /* owned from here on, even if what follows raises */
-    builder_metatable(L);
-    lua_setmetatable(L, -2);
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "blocks")) &&
-        !cJSON_AddArrayToObject(doc, "blocks"))
-        luaL_error(L, "report: out of memory");
+    builder_metatable(L);                                   /* [mt]: may raise */
+    builder_box *b = lua_newuserdatauv(L, sizeof(*b), 0);   /* [mt, box]: may raise */
+    b->doc = NULL;
+    lua_insert(L, -2);                                      /* [box, mt] */
+    lua_setmetatable(L, -2);                                /* [box] */
+    b->doc = doc; /* nothing below raises: the builder owns doc from here */
 }
 
 cJSON *te_lua_builder_doc(lua_State *L, int idx)
@@ -714,7 +728,7 @@ static int l_report(lua_State *L)
         return te_lua_raise(L, "bad argument #2 to '%s' (write %s{ ... } with one table)", fn,
                             fn);
     check_keys(L, 1, fn, keys);
-    if (lua_getfield(L, 1, "name") != LUA_TSTRING)
+    if (rawfield(L, 1, "name") != LUA_TSTRING)
         return te_lua_raise(L, "%s: \"name\" is required (a string)", fn);
     const char *name = lua_tostring(L, -1);
     if (!valid_name(name))
@@ -722,10 +736,10 @@ static int l_report(lua_State *L)
     lua_pop(L, 1);
     field_type(L, 1, fn, "title", LUA_TSTRING, LUA_TSTRING, "a string");
     field_type(L, 1, fn, "description", LUA_TSTRING, LUA_TSTRING, "a string");
-    if (lua_getfield(L, 1, "render") != LUA_TFUNCTION)
+    if (rawfield(L, 1, "render") != LUA_TFUNCTION)
         return te_lua_raise(L, "%s: \"render\" is required: function(q, r, params) ... end", fn);
     lua_pop(L, 1);
-    int t = lua_getfield(L, 1, "params");
+    int t = rawfield(L, 1, "params");
     if (t != LUA_TNIL) {
         if (t != LUA_TTABLE)
             te_lua_raise(L, "%s: \"params\" must be a table of name = default, got %s", fn,
@@ -754,24 +768,39 @@ static int l_report(lua_State *L)
     if (field_type(L, 1, fn, "schedule", LUA_TSTRING, LUA_TSTRING, "a string") == LUA_TSTRING) {
         te_report_schedule_t sch;
         te_err_t err = {0};
-        lua_getfield(L, 1, "schedule");
+        rawfield(L, 1, "schedule");
         if (te_report_schedule_parse(lua_tostring(L, -1), &sch, &err) < 0)
             te_lua_raise(L, "%s: %s", fn, err.msg);
         lua_pop(L, 1);
     }
     /* the registry list; a duplicate name in this state is an error */
-    if (lua_getfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY) != LUA_TTABLE) {
+    if (rawfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushvalue(L, -1);
         lua_setfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY);
     } /* [spec, list] */
     lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-    for (lua_Integer i = 1; i <= n; i++) {
+    /* standalone: te._reset() clears te.declarations(), so duplicates are
+     * looked up there (reports only) */
+    if (!s && rawfield(L, LUA_REGISTRYINDEX, TE_LUA_DECLS_KEY) == LUA_TTABLE)
+        lua_replace(L, 2); /* the reports list is found again below */
+    else if (!s) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_replace(L, 2);
+    }
+    lua_Integer nd = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = 1; i <= nd; i++) {
         lua_rawgeti(L, 2, i);
-        lua_getfield(L, -1, "name");
-        if (strcmp(lua_tostring(L, -1), name) == 0) {
-            lua_getfield(L, -2, "line");
+        rawfield(L, -1, "name");
+        rawfield(L, -2, "type");
+        bool is_report =
+            lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "report") == 0;
+        lua_pop(L, 1);
+        if (is_report && lua_type(L, -1) == LUA_TSTRING &&
+            strcmp(lua_tostring(L, -1), name) == 0) {
+            rawfield(L, -2, "line");
             te_lua_raise(L, "%s: duplicate name \"%s\" (already declared at line %d)", fn, name,
                          (int)lua_tointeger(L, -1));
         }
@@ -783,17 +812,17 @@ static int l_report(lua_State *L)
     static const char *const copy[] = {"name", "title", "description", "schedule", "render",
                                        NULL};
     for (const char *const *k = copy; *k; k++) {
-        lua_getfield(L, 1, *k);
+        rawfield(L, 1, *k);
         lua_setfield(L, -2, *k);
     }
-    lua_getfield(L, -1, "title");
+    rawfield(L, -1, "title");
     if (lua_isnil(L, -1)) {
         lua_pushstring(L, name);
         lua_setfield(L, -3, "title");
     }
     lua_pop(L, 1);
     lua_newtable(L); /* a copy of params: later edits of the spec do not leak in */
-    if (lua_getfield(L, 1, "params") == LUA_TTABLE) {
+    if (rawfield(L, 1, "params") == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             lua_pushvalue(L, -2);
@@ -805,11 +834,13 @@ static int l_report(lua_State *L)
     lua_setfield(L, -2, "params");
     lua_pushinteger(L, te_lua_caller_line(L));
     lua_setfield(L, -2, "line");
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, 2, n + 1); /* [spec, list, desc] */
+    rawfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY); /* [spec, list, desc, reports] */
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, n + 1);
+    lua_pop(L, 1); /* [spec, list, desc] */
     if (s)
         return 0;
-    if (lua_getfield(L, LUA_REGISTRYINDEX, TE_LUA_DECLS_KEY) != LUA_TTABLE) {
+    if (rawfield(L, LUA_REGISTRYINDEX, TE_LUA_DECLS_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushvalue(L, -1);
@@ -833,4 +864,8 @@ void te_bind_report(lua_State *L, bool standalone)
     lua_pop(L, 1);
     lua_pushboolean(L, standalone);
     luaL_setfuncs(L, report_funcs, 1);
+    if (standalone) { /* scripts in the engine get q from their run, not a file */
+        lua_pushcfunction(L, te_lua_q_open);
+        lua_setfield(L, -2, "report_q");
+    }
 }

@@ -22,7 +22,8 @@
  *            series = { { name = "..", values = {..} }, .. }, format }
  *   r:list(items)   r:alert_list(alerts)   (alerts as q.alerts returns)
  *   r:render(format) -> text ("md", "html", "json", "csv")
- *   r:document() -> the document as a Lua table (see report/report.h)
+ *   r:document() -> the document as a Lua table, nulls as te.null
+ *       (see report/report.h)
  * Formats: number, int, usd, pct, ms, s, duration, bytes, time, text.
  */
 #ifndef TE_SCRIPT_BIND_REPORT_H
@@ -41,9 +42,10 @@ struct cJSON;
  * stack as found; may raise (memory). */
 void te_bind_report(lua_State *L, bool standalone);
 
-/* Pushes a builder that owns doc (TAKEN: freed with the builder); blocks
- * are appended to doc's "blocks" array (created when missing). May raise
- * (memory); doc is owned by the builder even then. */
+/* Pushes a builder that owns doc (TAKEN once this returns: freed with the
+ * builder); blocks are appended to doc's "blocks" array (created when
+ * missing). May raise (memory) before taking doc: then doc is still the
+ * caller's. */
 void te_lua_push_builder(lua_State *L, struct cJSON *doc);
 
 /* The document of the builder at idx (still owned by the builder), or
