@@ -26,6 +26,7 @@
 #include "engine_int.h"
 #include "api/auth.h"
 #include "engine_recs.h"
+#include "engine_reports.h"
 #include "engine_retention.h"
 #include "engine_rules.h"
 #include "store/store.h"
@@ -242,6 +243,7 @@ static void shutdown_engine(te_engine_t *e)
     te_udp_listener_close(e->udp);
     te_engine_rules_close(e); /* before the drain: last alert transitions commit */
     te_engine_recs_close(e);
+    te_engine_reports_close(e);
     te_engine_retention_close(e);
     if (e->writer) {
         te_writer_t *w = e->writer;
@@ -429,6 +431,8 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     if (rc == 0)
         rc = te_engine_recs_start(e, err);
     if (rc == 0)
+        rc = te_engine_reports_start(e, err);
+    if (rc == 0)
         rc = te_engine_retention_start(e, err);
     if (rc == 0)
         rc = start_listeners(e, err);
@@ -451,6 +455,7 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     te_udp_listener_free(e->udp);
     te_engine_rules_free(e);
     te_engine_recs_free(e);
+    te_engine_reports_free(e);
     te_engine_retention_free(e);
     te_auth_free(e->auth);
     pthread_mutex_destroy(&e->done_lock);

@@ -67,6 +67,7 @@ struct te_engine {
     uint64_t http_rejected;
     struct te_engine_rules *rules;  /* engine_rules.c: ruleset, scripts, tick timer */
     struct te_engine_recs *recs;    /* engine_recs.c: recommendations on their schedule */
+    struct te_engine_reports *reports; /* engine_reports.c: scheduled reports */
     struct te_engine_retention *retention; /* engine_retention.c: hourly retention pass */
     uint64_t rate_samples[TE_ENGINE_RATE_SAMPLES];
     int64_t rate_times[TE_ENGINE_RATE_SAMPLES];
