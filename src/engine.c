@@ -139,6 +139,8 @@ static const route_t routes[] = {
     {"/v1/silences", te_api_silences_get, te_api_silences_post, NULL, "GET, POST"},
     {"/v1/silences/", NULL, NULL, te_api_silence_delete, "DELETE"},
     {"/v1/recommendations", te_api_recs_get, NULL, NULL, "GET"},
+    {"/v1/runs", te_api_runs_get, NULL, NULL, "GET"},
+    {"/v1/runs/", te_api_run_get, NULL, NULL, "GET"},
     {"/v1/reports", te_api_reports_list, NULL, NULL, "GET"},
     {"/v1/reports/", te_api_report_get, NULL, NULL, "GET"},
     {"/metrics", te_api_metrics, NULL, NULL, "GET"},

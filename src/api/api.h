@@ -96,6 +96,13 @@ void te_api_silences_get(struct te_engine *e, te_http_req_t *req);
 void te_api_silences_post(struct te_engine *e, te_http_req_t *req);
 void te_api_silence_delete(struct te_engine *e, te_http_req_t *req);
 
+/* GET /v1/runs: ?status=running|stale|succeeded|failed|aborted, ?since=D,
+ * ?limit=N (<= 1000, default 20), ?stale_after=D -> {"runs":[...]} newest
+ * start first; GET /v1/runs/{id} -> the run with its steps, 404 for an
+ * unknown id (routes_runs.c, model in store/runs.h). */
+void te_api_runs_get(struct te_engine *e, te_http_req_t *req);
+void te_api_run_get(struct te_engine *e, te_http_req_t *req);
+
 /* GET /v1/recommendations: ?state=open|resolved|all (default open),
  * ?severity=info|warning|critical, ?limit=N (<= 1000) ->
  * {"recommendations":[...]} (routes_recs.c). */

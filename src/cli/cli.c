@@ -379,6 +379,7 @@ static const command_t commands[] = {
     {"alerts", te_cli_alerts, te_cli_help_alerts, "alerts stored by the rules: list"},
     {"report", te_cli_report, te_cli_help_report, "run a report template: md, html, json, csv"},
     {"recommendations", te_cli_recs, te_cli_help_recs, "te.recommend findings: list, run"},
+    {"runs", te_cli_runs, te_cli_help_runs, "pipeline runs: list, show, watch, export"},
     {"db", te_cli_db, te_cli_help_db, "database tools: stats, check, backup, restore, vacuum"},
     {"version", te_cli_version, te_cli_help_version, "print the version and library versions"},
 };

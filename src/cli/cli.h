@@ -161,6 +161,7 @@ int te_cli_rules(int argc, char **argv);      /* rules.c: list, check; test -> b
 int te_cli_alerts(int argc, char **argv);     /* alerts.c: list */
 int te_cli_report(int argc, char **argv);     /* report.c: run a report template */
 int te_cli_recs(int argc, char **argv);       /* recs.c: recommendations list, run */
+int te_cli_runs(int argc, char **argv);       /* runs.c: pipeline runs (SPEC 8) */
 int te_cli_rules_test(int argc, char **argv); /* rules_test.c: the words after "test" */
 
 /* Prints the help text of a command (its usage) to f. */
@@ -174,6 +175,7 @@ void te_cli_help_rules(FILE *f);
 void te_cli_help_alerts(FILE *f);
 void te_cli_help_report(FILE *f);
 void te_cli_help_recs(FILE *f);
+void te_cli_help_runs(FILE *f);
 
 /* Help of `rules test` (rules_test.c). te_cli_rules_test (declared above)
  * prints "N passed, M failed" last and returns 0 when every test passed, 1
