@@ -129,6 +129,9 @@ typedef struct route {
 
 static const route_t routes[] = {
     {"/v1/events", te_api_events_get, te_api_events_post, NULL, "GET, POST"},
+    {"/v1/traces", NULL, te_api_otlp_traces, NULL, "POST"},
+    {"/v1/logs", NULL, te_api_otlp_logs, NULL, "POST"},
+    {"/v1/metrics", NULL, te_api_otlp_metrics, NULL, "POST"},
     {"/v1/query", te_api_query_get, NULL, NULL, "GET"},
     {"/v1/health", te_api_health, NULL, NULL, "GET"},
     {"/v1/status", te_api_status, NULL, NULL, "GET"},
@@ -156,7 +159,10 @@ static bool authorized(te_engine_t *e, te_http_req_t *req, const route_t *r)
     if (!e->auth || strcmp(r->path, "/v1/health") == 0)
         return true;
     if (req->method == HTTP_POST || req->method == HTTP_DELETE)
-        scope = r->post == te_api_events_post ? TE_SCOPE_INGEST : TE_SCOPE_ADMIN;
+        scope = r->post == te_api_events_post || r->post == te_api_otlp_traces ||
+                        r->post == te_api_otlp_logs || r->post == te_api_otlp_metrics
+                    ? TE_SCOPE_INGEST
+                    : TE_SCOPE_ADMIN;
     else
         scope = TE_SCOPE_READ;
     int status = te_auth_check(e->auth, req->authorization, scope, msg, sizeof(msg));

@@ -23,6 +23,13 @@ struct te_engine;
 /* POST /v1/events: NDJSON, a JSON array or one object; gzip allowed.
  * Answers after commit (see docs/http-api.md). */
 void te_api_events_post(struct te_engine *e, te_http_req_t *req);
+/* POST /v1/traces, /v1/logs, /v1/metrics: OTLP/HTTP JSON (gzip allowed)
+ * -> events of kind span|llm_call, log, metric (docs/otlp.md). 200 {} or
+ * {"partialSuccess":{...}} after commit; 400 not an OTLP JSON request, 415
+ * protobuf, 413/503 as POST /v1/events (routes_otlp.c). */
+void te_api_otlp_traces(struct te_engine *e, te_http_req_t *req);
+void te_api_otlp_logs(struct te_engine *e, te_http_req_t *req);
+void te_api_otlp_metrics(struct te_engine *e, te_http_req_t *req);
 
 /* GET /v1/events: stored events, newest first, json or csv. */
 void te_api_events_get(struct te_engine *e, te_http_req_t *req);
