@@ -1,14 +1,38 @@
 /*
- * query.c - aggregate queries over raw events (te_store_query) and the
+ * query.c - aggregate queries (te_store_query): the planner that reads
+ * rollups where they answer and raw events elsewhere, the executor, and the
  * aggregate list parser (te_aggs_parse).
  *
  * THREAD: one thread at a time per te_store_t (a reader's own thread).
  *
  * The one idea: tags belong to series, so every tag question (where, group
- * by, distinct) is answered once per series, before the scan. The scan then
- * reads only (ts_ns, series_id, fields) through the (kind_id, ts_ns) index
- * and, per row, does two hash lookups (series -> precomputed info, (bucket,
- * group) -> accumulator) and one blob lookup per wanted field.
+ * by, distinct) is answered once per series, before any scan; rollups are
+ * kept per series, so a where/group_by on tags is answerable from them too.
+ * The raw scan reads only (ts_ns, series_id, fields) through the (kind_id,
+ * ts_ns) index and, per row, does two hash lookups (series -> precomputed
+ * info, (bucket, group) -> accumulator) and one blob lookup per wanted
+ * field; a rollup row is merged into the same accumulators.
+ *
+ * Planner (docs/storage.md, "Rollups and the planner"):
+ *   - rollups answer a query when every aggregate is count, sum, avg, min,
+ *     max, rate or pNN (not distinct: values per event are gone) and, for
+ *     each resolution R (1 h, then 1 min), `every` is 0 or a multiple of R
+ *     (its buckets are then unions of R-buckets; every = 90s reads raw).
+ *   - the range [since, until) is covered recursively: the largest
+ *     R-aligned interior [ceil_R(since), min(floor_R(until), w_R)) from the
+ *     coarsest allowed resolution, the edges with the next finer one, and
+ *     what is left (sub-minute edges, everything at or after the kind's
+ *     watermark w, see rollup.c) from raw events. At most 7 segments.
+ *   - count, sum, min, max and avg are then exact (a sum up to the order of
+ *     the floating-point additions); pNN is read from merged sketches
+ *     (within 1% relative error of the raw definition below, for values of
+ *     one sign) and raw values on the edges go into the same sketch.
+ *   - TE_PLAN_AUTO still reads raw events alone for a query with
+ *     percentiles when the 1-hour count rows say the range holds at most
+ *     RAW_PERCENTILE_MAX events: cheap, and exact. TE_PLAN_RAW and
+ *     TE_PLAN_ROLLUPS force the choice (tests compare them).
+ *   - all reads happen in one read transaction (one snapshot), so the
+ *     watermark, the rollup rows and the raw rows agree.
  *
  * Semantics (documented in docs/storage.md):
  *   - buckets align to multiples of every since the Unix epoch (like a
@@ -175,7 +199,7 @@ typedef struct fstate {
     double sum, min, max;
     double *vals;           /* only when a percentile wants this field (raw plan) */
     size_t nvals, cap;
-    te_sketch_t *sk;        /* instead of vals when the plan reads rollups */
+    te_qsketch_t *sk;       /* instead of vals when the plan reads rollups */
 } fstate_t;
 
 typedef struct acc {
@@ -385,9 +409,9 @@ static int add_row(qctx_t *c, int64_t ts, int64_t sid, const unsigned char *blob
         fs->n++;
         fs->sum += v;
         if (c->want_vals[f] && c->use_sketch) {
-            if (!fs->sk && !(fs->sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL)))
+            if (!fs->sk && !(fs->sk = te_qsketch_new()))
                 return nomem(c);
-            if (isfinite(v) && te_sketch_add(fs->sk, v) < 0)
+            if (te_qsketch_add(fs->sk, v) < 0)
                 return nomem(c);
         } else if (c->want_vals[f]) {
             if (grow((void **)&fs->vals, &fs->cap, fs->nvals + 1, sizeof(double)) < 0)
@@ -401,19 +425,20 @@ static int add_row(qctx_t *c, int64_t ts, int64_t sid, const unsigned char *blob
     return 0;
 }
 
-/* One rollup row: f < 0 is the event count row, else field c->fields[f]. */
-static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
+/* Merges one rollup value set into the accumulator of (bucket, series):
+ * f < 0 is an event count, else field c->fields[f]. */
+static int add_rollup(qctx_t *c, int f, int64_t bucket, int64_t sid, int64_t n, double sum,
+                      double mn, double mx, const void *sketch, size_t sketch_len,
+                      const double *vals)
 {
     int64_t si;
-    if (!te_idmap_get(&c->sidx, sqlite3_column_int64(s, 1), &si))
+    if (!te_idmap_get(&c->sidx, sid, &si))
         return 0; /* series filtered out by where */
     const int64_t *info = c->sinfo + (size_t)si * (1 + c->ndist);
     int64_t every = c->q->every_ns;
-    int64_t bucket = every > 0 ? te_rollup_bucket(sqlite3_column_int64(s, 0), every) : 0;
-    acc_t *a = acc_get(c, bucket, info[0]);
+    acc_t *a = acc_get(c, every > 0 ? te_rollup_bucket(bucket, every) : 0, info[0]);
     if (!a)
         return c->err && c->err->code ? c->err->code : TE_ENOMEM;
-    int64_t n = sqlite3_column_int64(s, 2);
     if (f < 0) {
         a->count += n;
         return 0;
@@ -421,19 +446,58 @@ static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
     if (n <= 0)
         return 0;
     fstate_t *fs = &a->f[f];
-    double mn = sqlite3_column_double(s, 4), mx = sqlite3_column_double(s, 5);
     if (fs->n == 0 || mn < fs->min)
         fs->min = mn;
     if (fs->n == 0 || mx > fs->max)
         fs->max = mx;
     fs->n += n;
-    fs->sum += sqlite3_column_double(s, 3);
+    fs->sum += sum;
     if (!c->want_vals[f])
         return 0;
-    if (!fs->sk && !(fs->sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL)))
+    if (!fs->sk && !(fs->sk = te_qsketch_new()))
         return nomem(c);
-    return te_rollup_sketch_merge(fs->sk, n, mn, mx, sqlite3_column_blob(s, 6),
-                                  (size_t)sqlite3_column_bytes(s, 6), c->err);
+    if (vals) { /* the n values themselves (n <= TE_ROLLUP_VALS) */
+        for (int64_t i = 0; i < n; i++)
+            if (te_qsketch_add(fs->sk, vals[i]) < 0)
+                return nomem(c);
+        return 0;
+    }
+    return te_qsketch_merge(fs->sk, n, mn, mx, sketch, sketch_len, c->err);
+}
+
+/* One rollup_1h row (TE_SQL_ROLLUP_SCAN columns). */
+static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
+{
+    return add_rollup(c, f, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                      sqlite3_column_int64(s, 2), sqlite3_column_double(s, 3),
+                      sqlite3_column_double(s, 4), sqlite3_column_double(s, 5),
+                      sqlite3_column_blob(s, 6), (size_t)sqlite3_column_bytes(s, 6), NULL);
+}
+
+/* Cells of one rollup_1m row inside [lo, hi). */
+typedef struct cell_ctx {
+    qctx_t *c;
+    int64_t hour, sid, lo, hi;
+} cell_ctx_t;
+
+static int add_cell(const te_rollup_cell_t *cell, void *ud)
+{
+    cell_ctx_t *x = ud;
+    int64_t t = x->hour + cell->minute * TE_ROLLUP_1M_NS;
+    if (t < x->lo || t >= x->hi)
+        return 0;
+    int f = -1;
+    if (cell->field_len > 0) {
+        size_t i = 0;
+        while (i < x->c->nfields && (strlen(x->c->fields[i]) != cell->field_len ||
+                                     memcmp(x->c->fields[i], cell->field, cell->field_len) != 0))
+            i++;
+        if (i == x->c->nfields)
+            return 0; /* a field the query does not want */
+        f = (int)i;
+    }
+    return add_rollup(x->c, f, t, x->sid, cell->n, cell->sum, cell->min, cell->max, cell->sketch,
+                      cell->sketch_len, cell->nvals ? cell->vals : NULL);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -533,7 +597,7 @@ static int fill_row(qctx_t *c, te_result_t *r, acc_t *a)
         default: {
             double p = ag->op == TE_AGG_P50 ? 0.50 : ag->op == TE_AGG_P95 ? 0.95 : 0.99;
             if (fs->sk) {
-                if (te_rollup_quantile(fs->sk, p, &v->u.num) < 0)
+                if (te_qsketch_quantile(fs->sk, p, &v->u.num) < 0)
                     v->type = TE_VAL_NULL;
                 break;
             }
@@ -564,7 +628,7 @@ static const int64_t LEVEL_NS[3] = {0, TE_ROLLUP_1M_NS, TE_ROLLUP_1H_NS};
 /* Covers [lo, hi) with the coarsest allowed level whose aligned interior is
  * not empty, recursing into the unaligned edges with finer levels. */
 static void cover(seg_t *segs, size_t *n, int64_t lo, int64_t hi, int level,
-                  const bool allowed[3])
+                  const bool allowed[3], const int64_t wm[3])
 {
     if (lo >= hi)
         return;
@@ -573,6 +637,8 @@ static void cover(seg_t *segs, size_t *n, int64_t lo, int64_t hi, int level,
         if (!allowed[level])
             continue;
         int64_t a = te_rollup_bucket(lo, r), b = te_rollup_bucket(hi, r);
+        if (b > wm[level])
+            b = wm[level]; /* rolled up only below the watermark */
         if (a < lo) {
             if (a > INT64_MAX - r)
                 continue;
@@ -580,9 +646,9 @@ static void cover(seg_t *segs, size_t *n, int64_t lo, int64_t hi, int level,
         }
         if (a >= b)
             continue;
-        cover(segs, n, lo, a, level - 1, allowed);
+        cover(segs, n, lo, a, level - 1, allowed, wm);
         segs[(*n)++] = (seg_t){a, b, level};
-        cover(segs, n, b, hi, level - 1, allowed);
+        cover(segs, n, b, hi, level - 1, allowed, wm);
         return;
     }
     segs[(*n)++] = (seg_t){lo, hi, 0};
@@ -612,13 +678,32 @@ static int scan_raw(qctx_t *c, int64_t kid, int64_t lo, int64_t hi)
 
 static int scan_rollup(qctx_t *c, int64_t kid, const seg_t *sg)
 {
-    static const char *const sql[3] = {NULL, TE_SQL_ROLLUP_SCAN("rollup_1m"),
-                                       TE_SQL_ROLLUP_SCAN("rollup_1h")};
     sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(c->st->db, sql[sg->level], -1, &s, NULL);
+    int rc = 0, src;
+    if (sg->level == 1) { /* packed minutes: rows of the hours that overlap */
+        src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_1M_SCAN, -1, &s, NULL);
+        if (src != SQLITE_OK)
+            return te_store_sqlerr(c->st, src, c->err, "query rollups");
+        sqlite3_bind_int64(s, 1, kid);
+        sqlite3_bind_int64(s, 2, te_rollup_bucket(sg->lo, TE_ROLLUP_1H_NS));
+        sqlite3_bind_int64(s, 3, sg->hi);
+        while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+            cell_ctx_t x = {c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sg->lo,
+                            sg->hi};
+            int64_t si;
+            if (!te_idmap_get(&c->sidx, x.sid, &si))
+                continue;
+            rc = te_rollup_1m_each(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+                                   add_cell, &x, c->err);
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
+        sqlite3_finalize(s);
+        return rc;
+    }
+    src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_SCAN, -1, &s, NULL);
     if (src != SQLITE_OK)
         return te_store_sqlerr(c->st, src, c->err, "query rollups");
-    int rc = 0;
     for (int f = -1; rc == 0 && f < (int)c->nfields; f++) {
         sqlite3_bind_int64(s, 1, kid);
         sqlite3_bind_text(s, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
@@ -661,19 +746,18 @@ static int run_plan(qctx_t *c, int64_t kid)
 {
     const te_query_t *q = c->q;
     bool allowed[3] = {true, false, false};
+    int64_t wm[3] = {0, INT64_MIN, INT64_MIN};
     bool rollups = q->plan != TE_PLAN_RAW && c->ndist == 0;
     if (rollups) {
-        bool ok = false;
-        int rc = te_rollup_ready(c->st, &ok, c->err);
+        int rc = te_rollup_watermarks(c->st, kid, &wm[1], &wm[2], c->err);
         if (rc < 0)
             return rc;
-        rollups = ok;
     }
     for (int l = 1; rollups && l <= 2; l++)
         allowed[l] = q->every_ns <= 0 || q->every_ns % LEVEL_NS[l] == 0;
     seg_t segs[MAX_SEGS];
     size_t n = 0;
-    cover(segs, &n, q->since_ns, q->until_ns, 2, allowed);
+    cover(segs, &n, q->since_ns, q->until_ns, 2, allowed, wm);
     for (size_t i = 0; i < n; i++)
         if (segs[i].level > 0)
             c->use_sketch = true;
@@ -771,7 +855,7 @@ static void ctx_free(qctx_t *c)
         acc_t *a = &c->accs[i];
         for (size_t f = 0; a->f && f < c->nfields; f++) {
             free(a->f[f].vals);
-            te_sketch_free(a->f[f].sk);
+            te_qsketch_free(a->f[f].sk);
         }
         for (size_t d = 0; a->dset && d < c->ndist; d++)
             te_idmap_free(&a->dset[d]);
@@ -803,7 +887,7 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
     c.q = q;
     c.err = err;
     plan_aggs(&c);
-    sqlite3_stmt *s = NULL;
+    bool own_txn = false;
     gsort_t *order = NULL;
     int64_t *rank = NULL;
     te_result_t *r = new_result(q);
@@ -811,6 +895,9 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
         rc = nomem(&c);
         goto done;
     }
+    /* one read snapshot: watermarks, rollups and raw rows agree */
+    own_txn = sqlite3_get_autocommit(st->db) &&
+              sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     int64_t kid = 0;
     rc = te_store_kind_find(st, q->kind, &kid, err);
     if (rc < 0)
@@ -859,7 +946,8 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
     r = NULL;
     rc = 0;
 done:
-    sqlite3_finalize(s);
+    if (own_txn)
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
     free(order);
     free(rank);
     te_result_free(r);

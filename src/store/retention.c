@@ -15,6 +15,9 @@
  * next pass archives it again: the archive is at-least-once, never lossy.
  * Re-ingesting such a duplicate stores it twice unless it has an `id`.
  *
+ * Before anything of a kind is deleted, its rollups are brought up to
+ * `before` (te_rollup_materialize), so archived events stay counted there.
+ *
  * Files: DIR/KIND/YYYY-MM-DD.ndjson.gz (UTC day of the event time), one
  * canonical JSON event per line (te_event_to_json, the API's form), so
  * `telemetry-engine ingest` reads them back (it recognises gzip by its magic
@@ -247,6 +250,7 @@ static int delete_ids(te_store_t *st, int64_t kid, const int64_t *ids, size_t n,
     if (src == SQLITE_OK) {
         sqlite3_bind_int64(mk, 1, kid);
         sqlite3_bind_int64(mk, 2, mark);
+        sqlite3_bind_int64(mk, 3, INT64_MIN);
         src = sqlite3_step(mk);
         if (src == SQLITE_DONE)
             src = SQLITE_OK;
@@ -272,6 +276,17 @@ static int archive_kind(te_store_t *st, const te_archive_opts_t *o, const kinfo_
     dayfile_t d = {.fd = -1};
     int rc = 0;
     int64_t done = 0;
+    /* whatever is deleted must be rolled up first */
+    rc = te_store_begin(st, err);
+    if (rc == 0) {
+        rc = te_rollup_materialize(st, k->id, o->before_ns, err);
+        if (rc == 0)
+            rc = te_store_commit(st, err);
+        else
+            te_store_rollback(st);
+    }
+    if (rc < 0)
+        goto out;
     int src = sqlite3_prepare_v2(st->db, TE_SQL_RET_READ " LIMIT ?4", -1, &rd, NULL);
     if (src != SQLITE_OK) {
         rc = te_store_sqlerr(st, src, err, "read events to archive");
@@ -367,15 +382,11 @@ int te_store_archive(te_store_t *st, const te_archive_opts_t *opts, te_archive_s
 
 /* ---------- rollup expiry ---------- */
 
-static int expire_field(te_store_t *st, const char *table, int64_t kid, const char *field,
-                        int64_t before, int64_t *deleted, te_err_t *err)
+/* Runs the chunked delete sql (?1 kind, ?2 field or unbound, ?3 cut, ?4
+ * chunk) until a chunk deletes less than the chunk size. */
+static int expire_rows(te_store_t *st, const char *sql, int64_t kid, const char *field,
+                       int64_t before, int64_t *deleted, te_err_t *err)
 {
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "DELETE FROM %s WHERE (kind_id, field, bucket, series_id) IN (SELECT kind_id,"
-             " field, bucket, series_id FROM %s WHERE kind_id = ?1 AND field = ?2 AND"
-             " bucket < ?3 LIMIT ?4)",
-             table, table);
     for (;;) {
         sqlite3_stmt *s = NULL;
         int rc = te_store_begin(st, err);
@@ -384,7 +395,8 @@ static int expire_field(te_store_t *st, const char *table, int64_t kid, const ch
         int src = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
         if (src == SQLITE_OK) {
             sqlite3_bind_int64(s, 1, kid);
-            sqlite3_bind_text(s, 2, field, -1, SQLITE_STATIC);
+            if (field)
+                sqlite3_bind_text(s, 2, field, -1, SQLITE_STATIC);
             sqlite3_bind_int64(s, 3, before);
             sqlite3_bind_int64(s, 4, DEFAULT_CHUNK);
             src = sqlite3_step(s);
@@ -414,15 +426,26 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
     if (!st || st->readonly || st->in_txn)
         return te_err_set(err, TE_EINVAL, "rollup expiry needs a read-write store outside a "
                                           "transaction");
-    const char *table = res_ns == TE_ROLLUP_1M_NS   ? "rollup_1m"
-                        : res_ns == TE_ROLLUP_1H_NS ? "rollup_1h"
-                                                    : NULL;
-    if (!table)
+    if (res_ns != TE_ROLLUP_1M_NS && res_ns != TE_ROLLUP_1H_NS)
         return te_err_set(err, TE_EINVAL, "rollup expiry: no rollup of resolution %" PRId64 " ns",
                           res_ns);
+    const char *table = "rollup_1h";
     kinfo_t *kinds = NULL;
     size_t nk = 0;
     int rc = list_kinds(st, kind, &kinds, &nk, err);
+    if (res_ns == TE_ROLLUP_1M_NS) {
+        /* a packed row holds an hour of minutes: it goes with its last one */
+        int64_t cut = te_rollup_bucket(before_ns, TE_ROLLUP_1H_NS);
+        for (size_t i = 0; rc == 0 && i < nk; i++)
+            rc = expire_rows(st, "DELETE FROM rollup_1m WHERE (kind_id, bucket, series_id) IN"
+                                 " (SELECT kind_id, bucket, series_id FROM rollup_1m WHERE"
+                                 " kind_id = ?1 AND bucket < ?3 - 3600000000000 + 1 LIMIT ?4)",
+                             kinds[i].id, NULL, cut, &del, err);
+        kinds_free(kinds, nk);
+        if (deleted)
+            *deleted = del;
+        return rc;
+    }
     /* walks the distinct fields with index seeks: '' (the count rows) is a
      * field too, so the first seek is >= '' and the next ones > last */
     char sql_ge[256], sql_gt[256];
@@ -461,7 +484,11 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
             last = next;
             if (!next)
                 break;
-            rc = expire_field(st, table, kinds[i].id, next, before_ns, &del, err);
+            rc = expire_rows(st,
+                             "DELETE FROM rollup_1h WHERE (kind_id, field, bucket, series_id) IN"
+                             " (SELECT kind_id, field, bucket, series_id FROM rollup_1h WHERE"
+                             " kind_id = ?1 AND field = ?2 AND bucket < ?3 LIMIT ?4)",
+                             kinds[i].id, next, before_ns, &del, err);
         }
         free(last);
     }

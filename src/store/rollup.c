@@ -1,26 +1,42 @@
 /*
- * rollup.c - the write side of the 1-minute and 1-hour rollups:
- * per-transaction accumulators, the merge into rollup_1m / rollup_1h at
- * commit, the one-time rebuild from raw events, and the sketch helpers the
- * planner (query.c) shares.
+ * rollup.c - the write side of the 1-minute and 1-hour rollups: per-kind
+ * watermarks, rolling raw events up when a watermark advances, merging
+ * late events into existing rows, the catch-up of a database that predates
+ * rollups, and the sketch helpers the planner (query.c) shares.
  *
  * THREAD: one thread at a time per te_store_t (the writer for the write
  * side; any reader for the helpers).
  *
- * The one idea: an insert costs hash lookups, never SQL. Each stored event
- * adds to 2 * (1 + fields) accumulators keyed (resolution, series, bucket,
- * field): n, sum, min, max, and a sketch only once an accumulator holds a
- * third value (two values are exactly {min, max}, which is also how a row
- * with n <= 2 is stored: without a sketch blob). Commit turns each
- * accumulator into one read-merge-write of its row, so the cost per
- * transaction is proportional to the (series, bucket, field) triples it
- * touched, not to its events. Sketches come from a pool and are reset, not
- * freed, so a steady stream allocates nothing.
+ * The one idea: a bucket's row is written once, when it is closed, from
+ * the raw events themselves. Per kind, watermarks w1m / w1h (rollup_state,
+ * sql_v4.h) split time: events before w are in the rollup tables, events
+ * at or after w are not (the planner reads raw events there). At commit,
+ * for each kind the transaction touched, the watermark moves up to
+ * min(newest event, now) - GRACE, floored to the resolution; the raw
+ * events between the old and the new watermark are read once through the
+ * (kind_id, ts_ns) index, aggregated in memory and written as whole rows,
+ * in the same transaction as the new watermark. So an insert of an
+ * in-order event costs nothing here, nothing lives only in memory (a
+ * crash, a rollback or a second writer process, e.g. `ingest` while
+ * `serve` runs, cannot lose or double anything: whoever advances a
+ * watermark reads the committed raw rows under the write lock), and the
+ * cost is one index scan per event per resolution, amortised over whole
+ * minutes.
  *
- * Rebuild (meta 'rollups' = 'rebuild'): both tables are emptied and every
- * raw event is fed through the same accumulators in id order, flushed every
- * FLUSH_EVERY accumulators, inside one transaction that ends by setting
- * 'ok'. A crash in the middle rolls it all back and the next open retries.
+ * Late events (ts below a watermark: out-of-order delivery, re-ingest,
+ * backfill) are accumulated per transaction (n, sum, min, max, and a
+ * sketch once an accumulator holds a third value; two values are exactly
+ * {min, max}, which is also how a row with n <= 2 is stored: without a
+ * sketch blob) and merged into their rows at commit: one read-merge-write
+ * per touched (series, bucket, field), not per event. A rollback drops
+ * them. An event older than its kind's archive mark is not rolled up: it
+ * comes back from an archive and its contribution is already there.
+ *
+ * Catch-up: at every read-write open, each kind whose watermark lags its
+ * raw events by more than GRACE + a minute (a database from before
+ * rollups, a writer that ran with rollups off) is rolled up a day per
+ * transaction, so the write lock is never held for long and an interrupted
+ * catch-up resumes where it stopped.
  */
 #include "rollup.h"
 
@@ -29,12 +45,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/time.h"
 #include "sql.h"
 #include "store_int.h"
 
 #define FLUSH_EVERY 20000u
+/* events this close to the newest one (or to now) are left raw for a while:
+ * in-order stragglers then need no read-merge-write */
+#define GRACE_NS (2 * TE_ROLLUP_1M_NS)
+/* catch-up: at most this much event time per transaction */
+#define CATCHUP_STEP_NS (24 * TE_ROLLUP_1H_NS)
 /* sketches kept for reuse; more are freed */
-#define POOL_MAX 4096u
+#define POOL_MAX 16384u
 
 typedef struct ent {
     int64_t kid, sid, bucket;
@@ -42,12 +64,18 @@ typedef struct ent {
     uint8_t res;        /* 0: 1m, 1: 1h */
     int64_t n;
     double sum, min, max;
-    te_sketch_t *sk;    /* when n > 2 */
+    double v[TE_ROLLUP_VALS]; /* the values while n <= TE_ROLLUP_VALS */
+    te_sketch_t *sk;    /* once n > TE_ROLLUP_VALS (or merged from a stored sketch) */
 } ent_t;
 
-typedef struct mark {
-    int64_t kid, before;
-} mark_t;
+/* Per kind, for the current transaction. */
+typedef struct kstate {
+    int64_t kid;
+    int64_t w[2];           /* w1m, w1h */
+    int64_t archived_before;
+    int64_t max_ts;         /* newest event inserted in this transaction */
+    bool touched;
+} kstate_t;
 
 struct te_rollup {
     /* interned field names; index 0 is "" */
@@ -63,11 +91,11 @@ struct te_rollup {
     /* sketch pool */
     te_sketch_t **pool;
     size_t npool, cap_pool;
-    /* archive marks of this transaction */
-    mark_t *marks;
-    size_t nmarks, cap_marks;
-    sqlite3_stmt *get[2], *put[2], *marks_st;
-    bool off;           /* te_store_set_rollups(false) */
+    /* per-kind state of this transaction */
+    kstate_t *ks;
+    size_t nks, cap_ks;
+    sqlite3_stmt *get1m, *put1m, *get1h, *put1h, *state_st, *set_w, *raw_st;
+    bool off;           /* te_store_set_rollups(false): no watermark moves */
 };
 
 int64_t te_rollup_bucket(int64_t ts, int64_t res_ns)
@@ -132,10 +160,15 @@ int te_rollup_quantile(const te_sketch_t *sk, double p, double *out)
 
 static uint64_t ent_hash(int64_t sid, int64_t bucket, uint32_t field, uint8_t res)
 {
-    uint64_t h = (uint64_t)sid * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)bucket + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
-    h ^= ((uint64_t)field << 1 | res) * 0xC2B2AE3D27D4EB4Full;
-    h ^= h >> 29;
+    /* murmur3's fmix64 over a mix of the key: buckets are multiples of a
+     * minute (their low bits are zero), so everything must be stirred */
+    uint64_t h = (uint64_t)sid * 0x9E3779B97F4A7C15ull ^ (uint64_t)bucket ^
+                 ((uint64_t)field << 1 | res) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -156,6 +189,22 @@ static int idx_grow(struct te_rollup *r)
         r->idx[j] = (uint32_t)i + 1;
     }
     return 0;
+}
+
+/* Re-indexes the entries after they were reordered. */
+static void idx_rebuild(struct te_rollup *r)
+{
+    if (!r->idx)
+        return;
+    size_t mask = r->idx_cap - 1;
+    memset(r->idx, 0, r->idx_cap * sizeof(*r->idx));
+    for (size_t i = 0; i < r->nents; i++) {
+        ent_t *e = &r->ents[i];
+        size_t j = ent_hash(e->sid, e->bucket, e->field, e->res) & mask;
+        while (r->idx[j])
+            j = (j + 1) & mask;
+        r->idx[j] = (uint32_t)i + 1;
+    }
 }
 
 static ent_t *ent_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t bucket,
@@ -215,14 +264,25 @@ static void sketch_give(struct te_rollup *r, te_sketch_t *sk)
 }
 
 /* Adds one value to an accumulator (NaN never reaches here). */
+/* Moves the kept values of e into a (new) sketch. */
+static int ent_sketch(struct te_rollup *r, ent_t *e)
+{
+    if (e->sk)
+        return 0;
+    e->sk = sketch_take(r);
+    if (!e->sk)
+        return TE_ENOMEM;
+    for (int64_t i = 0; i < e->n && i < TE_ROLLUP_VALS; i++)
+        if (sk_add(e->sk, e->v[i]) < 0)
+            return TE_ENOMEM;
+    return 0;
+}
+
 static int ent_add(struct te_rollup *r, ent_t *e, double v)
 {
-    if (e->n == 2 && !e->sk) {
-        e->sk = sketch_take(r);
-        if (!e->sk || sk_add(e->sk, e->min) < 0 || sk_add(e->sk, e->max) < 0)
-            return TE_ENOMEM;
-    }
-    if (e->sk && sk_add(e->sk, v) < 0)
+    if (!e->sk && e->n < TE_ROLLUP_VALS)
+        e->v[e->n] = v;
+    else if (ent_sketch(r, e) < 0 || sk_add(e->sk, v) < 0)
         return TE_ENOMEM;
     if (e->n == 0 || v < e->min)
         e->min = v;
@@ -268,12 +328,17 @@ static int field_index(struct te_rollup *r, const char *name, size_t len, uint32
     return 0;
 }
 
+static const int64_t RES_NS[2] = {TE_ROLLUP_1M_NS, TE_ROLLUP_1H_NS};
+
+/* Adds one event to the accumulators of the resolutions in mask (bit 0:
+ * 1m, bit 1: 1h). */
 static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
-                     const unsigned char *blob, size_t blen)
+                     const unsigned char *blob, size_t blen, unsigned mask)
 {
-    static const int64_t res_ns[2] = {TE_ROLLUP_1M_NS, TE_ROLLUP_1H_NS};
-    int64_t bk[2] = {te_rollup_bucket(ts, res_ns[0]), te_rollup_bucket(ts, res_ns[1])};
+    int64_t bk[2] = {te_rollup_bucket(ts, RES_NS[0]), te_rollup_bucket(ts, RES_NS[1])};
     for (uint8_t res = 0; res < 2; res++) {
+        if (!(mask & (1u << res)))
+            continue;
         ent_t *e = ent_get(r, kid, sid, bk[res], 0, res);
         if (!e)
             return TE_ENOMEM;
@@ -290,6 +355,8 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
         if (field_index(r, key, klen, &f) < 0)
             return TE_ENOMEM;
         for (uint8_t res = 0; res < 2; res++) {
+            if (!(mask & (1u << res)))
+                continue;
             ent_t *e = ent_get(r, kid, sid, bk[res], f, res);
             if (!e || ent_add(r, e, v) < 0)
                 return TE_ENOMEM;
@@ -298,63 +365,69 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
     return 0;
 }
 
-/* ---------- flush ---------- */
+/* ---------- merging stored values ---------- */
 
-static int flush_one(te_store_t *st, struct te_rollup *r, ent_t *e, te_err_t *err)
+/* Merges a stored value set (n0 values: sum0, min0, max0, and a sketch blob
+ * when n0 > 2) into accumulator e. */
+static int ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double sum0, double min0,
+                            double max0, const void *blob, size_t blen, te_err_t *err)
 {
-    sqlite3_stmt *g = r->get[e->res], *p = r->put[e->res];
+    if (n0 <= 0)
+        return 0;
+    if (e->field == 0) {
+        e->n += n0;
+        return 0;
+    }
+    if (n0 <= 2 || !blob) {
+        /* the stored values are exactly {min0, max0} */
+        double s = e->sum;
+        int rc = ent_add(r, e, min0);
+        if (rc == 0 && n0 == 2)
+            rc = ent_add(r, e, max0);
+        e->sum = s + sum0;
+        return rc < 0 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory") : 0;
+    }
+    te_sketch_t *old = te_sketch_decode(blob, blen, err);
+    if (!old)
+        return err && err->code ? err->code : TE_EPARSE;
+    int rc = 0;
+    if (e->sk) {
+        rc = te_sketch_merge(old, e->sk, err);
+    } else {
+        for (int64_t i = 0; rc == 0 && i < e->n && i < TE_ROLLUP_VALS; i++)
+            if (sk_add(old, e->v[i]) < 0)
+                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    }
+    sketch_give(r, e->sk);
+    e->sk = old;
+    if (rc == 0) {
+        e->min = e->n == 0 || min0 < e->min ? min0 : e->min;
+        e->max = e->n == 0 || max0 > e->max ? max0 : e->max;
+        e->n += n0;
+        e->sum += sum0;
+    }
+    return rc;
+}
+
+/* ---------- 1-hour rows: one per field ---------- */
+
+static int flush_1h(te_store_t *st, struct te_rollup *r, ent_t *e, bool merge, te_err_t *err)
+{
+    sqlite3_stmt *g = r->get1h, *p = r->put1h;
     const char *fname = r->fnames[e->field];
     int flen = (int)r->flens[e->field];
+    int rc = SQLITE_DONE, ret = 0;
+    if (!merge)
+        goto put;
     sqlite3_bind_int64(g, 1, e->kid);
     sqlite3_bind_text(g, 2, fname, flen, SQLITE_STATIC);
     sqlite3_bind_int64(g, 3, e->bucket);
     sqlite3_bind_int64(g, 4, e->sid);
-    int rc = sqlite3_step(g);
-    int ret = 0;
+    rc = sqlite3_step(g);
     if (rc == SQLITE_ROW) {
-        int64_t n0 = sqlite3_column_int64(g, 0);
-        if (e->field == 0) {
-            e->n += n0;
-        } else if (n0 > 0) {
-            double sum0 = sqlite3_column_double(g, 1), min0 = sqlite3_column_double(g, 2),
-                   max0 = sqlite3_column_double(g, 3);
-            const void *blob = sqlite3_column_blob(g, 4);
-            size_t blen = (size_t)sqlite3_column_bytes(g, 4);
-            if (n0 <= 2 || !blob) {
-                /* the stored values are exactly {min0, max0} */
-                double s = e->sum;
-                ret = ent_add(r, e, min0);
-                if (ret == 0 && n0 == 2)
-                    ret = ent_add(r, e, max0);
-                e->sum = s + sum0;
-                if (ret < 0)
-                    ret = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-            } else {
-                te_sketch_t *old = te_sketch_decode(blob, blen, err);
-                if (!old) {
-                    ret = err && err->code ? err->code : TE_EPARSE;
-                } else {
-                    if (e->sk) {
-                        ret = te_sketch_merge(old, e->sk, err);
-                    } else {
-                        if (e->n >= 1 && sk_add(old, e->min) < 0)
-                            ret = TE_ENOMEM;
-                        if (ret == 0 && e->n == 2 && sk_add(old, e->max) < 0)
-                            ret = TE_ENOMEM;
-                        if (ret < 0)
-                            te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-                    }
-                    sketch_give(r, e->sk);
-                    e->sk = old;
-                    if (ret == 0) {
-                        e->min = e->n == 0 || min0 < e->min ? min0 : e->min;
-                        e->max = e->n == 0 || max0 > e->max ? max0 : e->max;
-                        e->n += n0;
-                        e->sum += sum0;
-                    }
-                }
-            }
-        }
+        ret = ent_merge_stored(r, e, sqlite3_column_int64(g, 0), sqlite3_column_double(g, 1),
+                               sqlite3_column_double(g, 2), sqlite3_column_double(g, 3),
+                               sqlite3_column_blob(g, 4), (size_t)sqlite3_column_bytes(g, 4), err);
         rc = SQLITE_DONE;
     }
     sqlite3_reset(g);
@@ -362,9 +435,11 @@ static int flush_one(te_store_t *st, struct te_rollup *r, ent_t *e, te_err_t *er
         return te_store_sqlerr(st, rc, err, "read rollup");
     if (ret < 0)
         return ret;
+put:;
     unsigned char *blob = NULL;
     size_t blen = 0;
-    if (e->field != 0 && e->n > 2 && e->sk && te_sketch_encode(e->sk, &blob, &blen) < 0)
+    if (e->field != 0 && e->n > 2 &&
+        (ent_sketch(r, e) < 0 || te_sketch_encode(e->sk, &blob, &blen) < 0))
         return te_err_set(err, TE_ENOMEM, "rollup: cannot encode a sketch");
     sqlite3_bind_int64(p, 1, e->kid);
     sqlite3_bind_text(p, 2, fname, flen, SQLITE_STATIC);
@@ -389,6 +464,348 @@ static int flush_one(te_store_t *st, struct te_rollup *r, ent_t *e, te_err_t *er
     return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
 }
 
+/* ---------- 1-minute rows: one per (series, hour), minutes packed ---------- */
+
+/* Blob (version 1; integers LEB128 varints, doubles 8 bytes little-endian):
+ *   u8 1 | varint nnames | nnames x (varint len, bytes) | varint ncells |
+ *   ncells x (u8 minute, varint name index, varint n, values)
+ * sorted by (minute, name); name '' is the event count (no values); other
+ * cells hold n <= TE_ROLLUP_VALS: the n values themselves (f64 each), else
+ * f64 sum, f64 min, f64 max, varint sketch length, sketch blob
+ * (te_sketch_encode). Most minutes of most series hold a few events, and
+ * a value costs 8 bytes where a sketch costs ~50. */
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    bool oom;
+} wbuf_t;
+
+static void wb_put(wbuf_t *b, const void *src, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 256;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        unsigned char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void wb_varint(wbuf_t *b, uint64_t v)
+{
+    unsigned char t[10];
+    size_t n = 0;
+    do {
+        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    wb_put(b, t, n);
+}
+
+static void wb_f64(wbuf_t *b, double d)
+{
+    uint64_t u;
+    unsigned char t[8];
+    memcpy(&u, &d, 8);
+    for (int i = 0; i < 8; i++)
+        t[i] = (unsigned char)(u >> (8 * i));
+    wb_put(b, t, 8);
+}
+
+typedef struct rbuf {
+    const unsigned char *p;
+    size_t len, pos;
+} rbuf_t;
+
+static bool rb_varint(rbuf_t *b, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (b->pos >= b->len)
+            return false;
+        unsigned char c = b->p[b->pos++];
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return true;
+    }
+    return false;
+}
+
+static bool rb_f64(rbuf_t *b, double *d)
+{
+    if (b->len - b->pos < 8)
+        return false;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)b->p[b->pos + i] << (8 * i);
+    b->pos += 8;
+    memcpy(d, &u, 8);
+    return true;
+}
+
+#define MAX_ROW_NAMES 4096
+
+int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
+                      te_err_t *err)
+{
+    rbuf_t b = {blob, len, 0};
+    uint64_t nn, nc;
+    const char *names[MAX_ROW_NAMES];
+    size_t lens[MAX_ROW_NAMES];
+    if (len < 1 || b.p[0] != 1)
+        goto bad;
+    b.pos = 1;
+    if (!rb_varint(&b, &nn) || nn > MAX_ROW_NAMES)
+        goto bad;
+    for (uint64_t i = 0; i < nn; i++) {
+        uint64_t l;
+        if (!rb_varint(&b, &l) || l > b.len - b.pos)
+            goto bad;
+        names[i] = (const char *)b.p + b.pos;
+        lens[i] = (size_t)l;
+        b.pos += l;
+    }
+    if (!rb_varint(&b, &nc))
+        goto bad;
+    for (uint64_t i = 0; i < nc; i++) {
+        te_rollup_cell_t c = {0};
+        uint64_t ni, n;
+        if (b.pos >= b.len)
+            goto bad;
+        c.minute = b.p[b.pos++];
+        if (c.minute >= 60 || !rb_varint(&b, &ni) || ni >= nn || !rb_varint(&b, &n) ||
+            n > INT64_MAX)
+            goto bad;
+        c.field = names[ni];
+        c.field_len = lens[ni];
+        c.n = (int64_t)n;
+        if (c.field_len > 0) {
+            if (n == 0)
+                goto bad;
+            if (n <= TE_ROLLUP_VALS) {
+                for (uint64_t k = 0; k < n; k++) {
+                    if (!rb_f64(&b, &c.vals[k]))
+                        goto bad;
+                    c.sum += c.vals[k];
+                    if (k == 0 || c.vals[k] < c.min)
+                        c.min = c.vals[k];
+                    if (k == 0 || c.vals[k] > c.max)
+                        c.max = c.vals[k];
+                }
+                c.nvals = (int)n;
+            } else {
+                uint64_t sl;
+                if (!rb_f64(&b, &c.sum) || !rb_f64(&b, &c.min) || !rb_f64(&b, &c.max) ||
+                    !rb_varint(&b, &sl) || sl > b.len - b.pos)
+                    goto bad;
+                c.sketch = b.p + b.pos;
+                c.sketch_len = (size_t)sl;
+                b.pos += sl;
+            }
+        }
+        int rc = cb(&c, ud);
+        if (rc)
+            return rc;
+    }
+    if (b.pos != b.len)
+        goto bad;
+    return 0;
+bad:
+    return te_err_set(err, TE_EPARSE, "rollup: bad 1-minute row at byte %zu (run `db check`)",
+                      b.pos);
+}
+
+typedef struct decode_ctx {
+    struct te_rollup *r;
+    int64_t kid, sid, hour;
+    te_err_t *err;
+} decode_ctx_t;
+
+static int merge_cell(const te_rollup_cell_t *c, void *ud)
+{
+    decode_ctx_t *d = ud;
+    uint32_t f;
+    if (field_index(d->r, c->field, c->field_len, &f) < 0)
+        return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
+    ent_t *e = ent_get(d->r, d->kid, d->sid, d->hour + c->minute * TE_ROLLUP_1M_NS, f, 0);
+    if (!e)
+        return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
+    if (c->nvals > 0) {
+        for (int k = 0; k < c->nvals; k++)
+            if (ent_add(d->r, e, c->vals[k]) < 0)
+                return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
+        return 0;
+    }
+    return ent_merge_stored(d->r, e, c->n, c->sum, c->min, c->max, c->sketch, c->sketch_len,
+                            d->err);
+}
+
+/* Orders 1-minute entries by (kind, series, bucket, field). */
+static int cmp_ent(const void *a, const void *b)
+{
+    const ent_t *x = a, *y = b;
+    if (x->res != y->res)
+        return x->res < y->res ? -1 : 1;
+    if (x->kid != y->kid)
+        return x->kid < y->kid ? -1 : 1;
+    if (x->sid != y->sid)
+        return x->sid < y->sid ? -1 : 1;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return x->field < y->field ? -1 : x->field > y->field;
+}
+
+static bool same_row(const ent_t *a, const ent_t *b)
+{
+    return a->res == 0 && b->res == 0 && a->kid == b->kid && a->sid == b->sid &&
+           te_rollup_bucket(a->bucket, TE_ROLLUP_1H_NS) ==
+               te_rollup_bucket(b->bucket, TE_ROLLUP_1H_NS);
+}
+
+/* Encodes the 1-minute entries [i, j) (one row) and writes the row. */
+static int put_1m(te_store_t *st, struct te_rollup *r, size_t i, size_t j, te_err_t *err)
+{
+    wbuf_t b = {0};
+    uint32_t map[MAX_ROW_NAMES];  /* row name index -> field */
+    size_t nn = 0;
+    int64_t events = 0;
+    unsigned char v = 1;
+    for (size_t k = i; k < j; k++) {
+        ent_t *e = &r->ents[k];
+        size_t x = 0;
+        while (x < nn && map[x] != e->field)
+            x++;
+        if (x == nn) {
+            if (nn == MAX_ROW_NAMES)
+                return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
+                                  MAX_ROW_NAMES);
+            map[nn++] = e->field;
+        }
+        if (e->field == 0)
+            events += e->n;
+    }
+    wb_put(&b, &v, 1);
+    wb_varint(&b, nn);
+    for (size_t x = 0; x < nn; x++) {
+        wb_varint(&b, r->flens[map[x]]);
+        wb_put(&b, r->fnames[map[x]], r->flens[map[x]]);
+    }
+    wb_varint(&b, j - i);
+    int64_t hour = te_rollup_bucket(r->ents[i].bucket, TE_ROLLUP_1H_NS);
+    for (size_t k = i; k < j; k++) {
+        ent_t *e = &r->ents[k];
+        size_t x = 0;
+        while (map[x] != e->field)
+            x++;
+        unsigned char minute = (unsigned char)((e->bucket - hour) / TE_ROLLUP_1M_NS);
+        wb_put(&b, &minute, 1);
+        wb_varint(&b, x);
+        wb_varint(&b, (uint64_t)e->n);
+        if (e->field == 0)
+            continue;
+        if (e->n <= TE_ROLLUP_VALS && !e->sk) {
+            for (int64_t vi = 0; vi < e->n; vi++)
+                wb_f64(&b, e->v[vi]);
+            continue;
+        }
+        if (e->n <= TE_ROLLUP_VALS) { /* never: a sketch comes with n > VALS */
+            free(b.p);
+            return te_err_set(err, TE_EINVAL, "rollup: internal: sketch with %lld values",
+                              (long long)e->n);
+        }
+        unsigned char *sk = NULL;
+        size_t sl = 0;
+        if (!e->sk || te_sketch_encode(e->sk, &sk, &sl) < 0) {
+            free(b.p);
+            return te_err_set(err, TE_ENOMEM, "rollup: cannot encode a sketch");
+        }
+        wb_f64(&b, e->sum);
+        wb_f64(&b, e->min);
+        wb_f64(&b, e->max);
+        wb_varint(&b, sl);
+        wb_put(&b, sk, sl);
+        free(sk);
+    }
+    if (b.oom) {
+        free(b.p);
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    }
+    sqlite3_stmt *p = r->put1m;
+    sqlite3_bind_int64(p, 1, r->ents[i].kid);
+    sqlite3_bind_int64(p, 2, hour);
+    sqlite3_bind_int64(p, 3, r->ents[i].sid);
+    sqlite3_bind_int64(p, 4, events);
+    sqlite3_bind_blob(p, 5, b.p, (int)b.len, free);
+    int rc = sqlite3_step(p);
+    sqlite3_reset(p);
+    sqlite3_clear_bindings(p);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+}
+
+/* Merges the existing 1-minute rows of the touched (series, hour) pairs
+ * into the accumulators (when merge), then writes every such row. */
+static int flush_1m(te_store_t *st, struct te_rollup *r, bool merge, te_err_t *err)
+{
+    int rc = 0;
+    if (merge) {
+        /* the rows to read: sort first, then read each once */
+        qsort(r->ents, r->nents, sizeof(ent_t), cmp_ent);
+        idx_rebuild(r);
+        size_t n0 = r->nents; /* decoding appends entries */
+        for (size_t i = 0; rc == 0 && i < n0;) {
+            size_t j = i + 1;
+            if (r->ents[i].res != 0) {
+                i++;
+                continue;
+            }
+            while (j < n0 && same_row(&r->ents[i], &r->ents[j]))
+                j++;
+            decode_ctx_t d = {r, r->ents[i].kid, r->ents[i].sid,
+                              te_rollup_bucket(r->ents[i].bucket, TE_ROLLUP_1H_NS), err};
+            sqlite3_stmt *g = r->get1m;
+            sqlite3_bind_int64(g, 1, d.kid);
+            sqlite3_bind_int64(g, 2, d.hour);
+            sqlite3_bind_int64(g, 3, d.sid);
+            int src = sqlite3_step(g);
+            if (src == SQLITE_ROW) {
+                rc = te_rollup_1m_each(sqlite3_column_blob(g, 0),
+                                       (size_t)sqlite3_column_bytes(g, 0), merge_cell, &d, err);
+                src = SQLITE_DONE;
+            }
+            sqlite3_reset(g);
+            if (rc == 0 && src != SQLITE_DONE)
+                rc = te_store_sqlerr(st, src, err, "read rollup");
+            i = j;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    qsort(r->ents, r->nents, sizeof(ent_t), cmp_ent);
+    idx_rebuild(r);
+    for (size_t i = 0; rc == 0 && i < r->nents;) {
+        size_t j = i + 1;
+        if (r->ents[i].res != 0) {
+            i++;
+            continue;
+        }
+        while (j < r->nents && same_row(&r->ents[i], &r->ents[j]))
+            j++;
+        rc = put_1m(st, r, i, j, err);
+        i = j;
+    }
+    return rc;
+}
+
 static void clear_ents(struct te_rollup *r)
 {
     for (size_t i = 0; i < r->nents; i++)
@@ -398,14 +815,17 @@ static void clear_ents(struct te_rollup *r)
         memset(r->idx, 0, r->idx_cap * sizeof(*r->idx));
 }
 
-int te_rollup_flush(te_store_t *st, te_err_t *err)
+/* Writes every accumulator, merged with the rows already stored (merge) or
+ * over rows known not to exist yet (a watermark advance's first flush). */
+static int flush_ents(te_store_t *st, bool merge, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    if (!r || r->nents == 0)
+    if (r->nents == 0)
         return 0;
-    int rc = 0;
-    for (size_t i = 0; i < r->nents && rc == 0; i++)
-        rc = flush_one(st, r, &r->ents[i], err);
+    int rc = flush_1m(st, r, merge, err);
+    for (size_t i = 0; rc == 0 && i < r->nents; i++)
+        if (r->ents[i].res == 1)
+            rc = flush_1h(st, r, &r->ents[i], merge, err);
     clear_ents(r);
     return rc;
 }
@@ -416,144 +836,250 @@ void te_rollup_discard(te_store_t *st)
         clear_ents(st->rollup);
 }
 
-/* ---------- marks, add ---------- */
+/* ---------- per-kind state ---------- */
+
+static kstate_t *kstate(struct te_rollup *r, int64_t kid)
+{
+    for (size_t i = 0; i < r->nks; i++)
+        if (r->ks[i].kid == kid)
+            return &r->ks[i];
+    if (r->nks == r->cap_ks) {
+        size_t ncap = r->cap_ks ? r->cap_ks * 2 : 8;
+        kstate_t *nk = realloc(r->ks, ncap * sizeof(*nk));
+        if (!nk)
+            return NULL;
+        r->ks = nk;
+        r->cap_ks = ncap;
+    }
+    kstate_t *k = &r->ks[r->nks++];
+    *k = (kstate_t){.kid = kid, .w = {INT64_MIN, INT64_MIN}, .archived_before = INT64_MIN,
+                    .max_ts = INT64_MIN};
+    return k;
+}
 
 int te_rollup_begin(te_store_t *st, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
     if (!r)
         return 0;
-    r->nmarks = 0;
+    r->nks = 0;
     int rc;
-    while ((rc = sqlite3_step(r->marks_st)) == SQLITE_ROW) {
-        if (r->nmarks == r->cap_marks) {
-            size_t ncap = r->cap_marks ? r->cap_marks * 2 : 8;
-            mark_t *nm = realloc(r->marks, ncap * sizeof(*nm));
-            if (!nm) {
-                sqlite3_reset(r->marks_st);
-                return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-            }
-            r->marks = nm;
-            r->cap_marks = ncap;
+    while ((rc = sqlite3_step(r->state_st)) == SQLITE_ROW) {
+        kstate_t *k = kstate(r, sqlite3_column_int64(r->state_st, 0));
+        if (!k) {
+            sqlite3_reset(r->state_st);
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         }
-        r->marks[r->nmarks++] = (mark_t){sqlite3_column_int64(r->marks_st, 0),
-                                         sqlite3_column_int64(r->marks_st, 1)};
+        k->w[0] = sqlite3_column_int64(r->state_st, 1);
+        k->w[1] = sqlite3_column_int64(r->state_st, 2);
+        k->archived_before = sqlite3_column_int64(r->state_st, 3);
     }
-    sqlite3_reset(r->marks_st);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read archive marks");
+    sqlite3_reset(r->state_st);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read rollup state");
 }
 
 int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts,
                   const unsigned char *fields, size_t fields_len, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    if (!r || r->off)
+    if (!r)
         return 0;
-    for (size_t i = 0; i < r->nmarks; i++)
-        if (r->marks[i].kid == kid && ts < r->marks[i].before)
-            return 0;
-    if (add_event(r, kid, sid, ts, fields, fields_len) < 0)
+    kstate_t *k = kstate(r, kid);
+    if (!k)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (ts < k->archived_before)
+        return 0;
+    k->touched = true;
+    if (ts > k->max_ts)
+        k->max_ts = ts;
+    unsigned late = (ts < k->w[0] ? 1u : 0u) | (ts < k->w[1] ? 2u : 0u);
+    if (late && add_event(r, kid, sid, ts, fields, fields_len, late) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     return 0;
 }
 
-/* ---------- state, rebuild, open/close ---------- */
+/* Rolls the raw events of kind k between its watermarks and `to` (a whole
+ * hour) up into both resolutions and moves both watermarks to `to`,
+ * inside the current transaction. */
+static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1];
+    if (to <= from)
+        return 0;
+    int rc = flush_ents(st, true, err); /* start from empty accumulators */
+    /* rows at or above the old watermark do not exist until this advance
+     * writes them: the first flush needs no read-merge */
+    bool merge = false;
+    sqlite3_stmt *s = r->raw_st;
+    sqlite3_bind_int64(s, 1, k->kid);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to);
+    int src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(s, 0);
+        unsigned mask = (ts >= k->w[0] ? 1u : 0u) | (ts >= k->w[1] ? 2u : 0u);
+        if (ts < k->archived_before || !mask)
+            continue;
+        if (add_event(r, k->kid, sqlite3_column_int64(s, 1), ts, sqlite3_column_blob(s, 2),
+                      (size_t)sqlite3_column_bytes(s, 2), mask) < 0)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        else if (r->nents >= FLUSH_EVERY) {
+            rc = flush_ents(st, merge, err);
+            merge = true;
+        }
+    }
+    sqlite3_reset(s);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(st, src, err, "roll up raw events");
+    if (rc == 0)
+        rc = flush_ents(st, merge, err);
+    if (rc < 0)
+        return rc;
+    for (int res = 0; res < 2; res++)
+        if (k->w[res] < to)
+            k->w[res] = to;
+    sqlite3_stmt *w = r->set_w;
+    sqlite3_bind_int64(w, 1, k->kid);
+    sqlite3_bind_int64(w, 2, k->w[0]);
+    sqlite3_bind_int64(w, 3, k->w[1]);
+    sqlite3_bind_int64(w, 4, INT64_MIN);
+    src = sqlite3_step(w);
+    sqlite3_reset(w);
+    return src == SQLITE_DONE ? 0 : te_store_sqlerr(st, src, err, "write rollup state");
+}
 
-static int get_state(te_store_t *st, char *buf, size_t cap, te_err_t *err)
+int te_rollup_flush(te_store_t *st, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    if (!r)
+        return 0;
+    int rc = flush_ents(st, true, err); /* late events */
+    if (r->off)
+        return rc;
+    int64_t now = te_time_now_ns();
+    for (size_t i = 0; rc == 0 && i < r->nks; i++) {
+        kstate_t *k = &r->ks[i];
+        if (!k->touched)
+            continue;
+        /* whole hours only: a row is written once, when its hour is over */
+        int64_t cand = (k->max_ts < now ? k->max_ts : now) - GRACE_NS;
+        rc = advance(st, k, te_rollup_bucket(cand, TE_ROLLUP_1H_NS), err);
+        k->touched = false;
+    }
+    return rc;
+}
+
+int te_rollup_materialize(te_store_t *st, int64_t kid, int64_t before_ns, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    if (!r)
+        return te_err_set(err, TE_EINVAL, "rollup: read-write store needed");
+    kstate_t *k = kstate(r, kid);
+    if (!k)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    int64_t to = te_rollup_bucket(before_ns, TE_ROLLUP_1H_NS);
+    if (to < before_ns && to <= INT64_MAX - TE_ROLLUP_1H_NS)
+        to += TE_ROLLUP_1H_NS;
+    return advance(st, k, to, err);
+}
+
+int te_rollup_watermarks(te_store_t *st, int64_t kid, int64_t *w1m, int64_t *w1h,
+                         te_err_t *err)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_STATE, -1, &s, NULL);
+    *w1m = *w1h = INT64_MIN;
+    int rc = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_STATE_OF, -1, &s, NULL);
     if (rc != SQLITE_OK)
         return te_store_sqlerr(st, rc, err, "read rollup state");
-    buf[0] = '\0';
+    sqlite3_bind_int64(s, 1, kid);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(s, 0);
-        snprintf(buf, cap, "%s", v ? v : "");
+        *w1m = sqlite3_column_int64(s, 0);
+        *w1h = sqlite3_column_int64(s, 1);
         rc = SQLITE_DONE;
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read rollup state");
 }
 
-static int set_state(te_store_t *st, const char *v, te_err_t *err)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_SET_STATE, -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, v, -1, SQLITE_STATIC);
-        rc = sqlite3_step(s);
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "set rollup state");
-}
+/* ---------- catch-up, open/close ---------- */
 
-int te_rollup_ready(te_store_t *st, bool *ok, te_err_t *err)
+/* Rolls up kinds whose watermarks lag their raw events, a day of event
+ * time per transaction. */
+static int catch_up(te_store_t *st, te_err_t *err)
 {
-    char v[16];
-    int rc = get_state(st, v, sizeof(v), err);
-    if (rc == 0)
-        *ok = strcmp(v, "ok") == 0;
-    return rc;
-}
-
-static int rebuild(te_store_t *st, te_err_t *err)
-{
-    struct te_rollup *r = st->rollup;
-    int rc = sqlite3_exec(st->db, TE_SQL_BEGIN, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return te_store_sqlerr(st, rc, err, "begin rollup rebuild");
-    char v[16];
-    int ret = get_state(st, v, sizeof(v), err); /* again, under the write lock */
-    if (ret < 0 || strcmp(v, "rebuild") != 0)
-        goto end;
-    rc = sqlite3_exec(st->db, TE_SQL_ROLLUP_CLEAR, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        ret = te_store_sqlerr(st, rc, err, "clear rollups");
-        goto end;
-    }
-    sqlite3_stmt *s = NULL;
-    rc = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_BACKFILL_SCAN, -1, &s, NULL);
-    if (rc != SQLITE_OK) {
-        ret = te_store_sqlerr(st, rc, err, "rebuild rollups");
-        goto end;
-    }
-    int64_t last = 0;
-    for (;;) {
-        sqlite3_bind_int64(s, 1, last);
-        sqlite3_bind_int64(s, 2, 50000);
-        size_t got = 0;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-            got++;
-            last = sqlite3_column_int64(s, 0);
-            if (add_event(r, sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
-                          sqlite3_column_int64(s, 1), sqlite3_column_blob(s, 4),
-                          (size_t)sqlite3_column_bytes(s, 4)) < 0) {
-                ret = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    sqlite3_stmt *ks = NULL, *rs = NULL;
+    int64_t *kids = NULL;
+    size_t nk = 0, cap = 0;
+    int rc = 0;
+    int src = sqlite3_prepare_v2(st->db, TE_SQL_KINDS_ALL, -1, &ks, NULL);
+    while (src == SQLITE_OK && (src = sqlite3_step(ks)) == SQLITE_ROW) {
+        if (nk == cap) {
+            cap = cap ? cap * 2 : 16;
+            int64_t *nkp = realloc(kids, cap * sizeof(*nkp));
+            if (!nkp) {
+                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
                 break;
             }
+            kids = nkp;
         }
-        sqlite3_reset(s);
-        if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-            ret = te_store_sqlerr(st, rc, err, "rebuild rollups");
-        if (ret == 0 && (r->nents >= FLUSH_EVERY || got == 0))
-            ret = te_rollup_flush(st, err);
-        if (ret < 0 || got == 0)
-            break;
+        kids[nk++] = sqlite3_column_int64(ks, 0);
+        src = SQLITE_OK;
     }
-    sqlite3_finalize(s);
-    if (ret == 0)
-        ret = set_state(st, "ok", err);
-end:
-    clear_ents(r);
-    if (ret == 0) {
-        rc = sqlite3_exec(st->db, TE_SQL_COMMIT, NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            ret = te_store_sqlerr(st, rc, err, "commit rollup rebuild");
+    sqlite3_finalize(ks);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(st, src, err, "list kinds");
+    if (rc == 0 && (src = sqlite3_prepare_v2(st->db, TE_SQL_KIND_TS_RANGE, -1, &rs, NULL)) !=
+                       SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "catch up rollups");
+    int64_t now = te_time_now_ns();
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        sqlite3_bind_int64(rs, 1, kids[i]);
+        src = sqlite3_step(rs);
+        bool any = src == SQLITE_ROW && sqlite3_column_type(rs, 0) != SQLITE_NULL;
+        int64_t lo = any ? sqlite3_column_int64(rs, 0) : 0;
+        int64_t hi = any ? sqlite3_column_int64(rs, 1) : 0;
+        sqlite3_reset(rs);
+        if (!any)
+            continue;
+        int64_t target = (hi < now ? hi : now) - GRACE_NS;
+        for (;;) {
+            int64_t w1m, w1h;
+            rc = te_rollup_watermarks(st, kids[i], &w1m, &w1h, err);
+            int64_t w = w1m < w1h ? w1m : w1h;
+            if (rc < 0 || w >= te_rollup_bucket(target, TE_ROLLUP_1H_NS))
+                break;
+            int64_t from = w > lo ? w : lo;
+            int64_t to = from < target - CATCHUP_STEP_NS ? from + CATCHUP_STEP_NS : target;
+            rc = te_store_begin(st, err);
+            if (rc < 0)
+                break;
+            kstate_t *k = kstate(st->rollup, kids[i]);
+            if (!k) {
+                te_store_rollback(st);
+                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+                break;
+            }
+            /* a watermark below the first event jumps to its bucket */
+            for (int res = 0; res < 2; res++)
+                if (k->w[res] < te_rollup_bucket(lo, TE_ROLLUP_1H_NS))
+                    k->w[res] = te_rollup_bucket(lo, TE_ROLLUP_1H_NS);
+            rc = advance(st, k, te_rollup_bucket(to, TE_ROLLUP_1H_NS), err);
+            if (rc < 0) {
+                te_store_rollback(st);
+                break;
+            }
+            rc = te_store_commit(st, err);
+            if (rc < 0)
+                break;
+            if (to >= target)
+                break;
+        }
     }
-    if (ret < 0)
-        sqlite3_exec(st->db, TE_SQL_ROLLBACK, NULL, NULL, NULL);
-    return ret;
+    sqlite3_finalize(rs);
+    free(kids);
+    return rc;
 }
 
 int te_rollup_open(te_store_t *st, te_err_t *err)
@@ -565,20 +1091,17 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     uint32_t f;
     if (field_index(r, "", 0, &f) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    const char *sql[] = {TE_SQL_ROLLUP_GET("rollup_1m"), TE_SQL_ROLLUP_GET("rollup_1h"),
-                         TE_SQL_ROLLUP_PUT("rollup_1m"), TE_SQL_ROLLUP_PUT("rollup_1h"),
-                         TE_SQL_ARCHIVE_MARKS};
-    sqlite3_stmt **slot[] = {&r->get[0], &r->get[1], &r->put[0], &r->put[1], &r->marks_st};
+    const char *sql[] = {TE_SQL_ROLLUP_1M_GET,    TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_GET,
+                         TE_SQL_ROLLUP_PUT,       TE_SQL_ROLLUP_STATE_ALL, TE_SQL_ROLLUP_SET_W,
+                         TE_SQL_ROLLUP_RAW};
+    sqlite3_stmt **slot[] = {&r->get1m,    &r->put1m, &r->get1h, &r->put1h,
+                             &r->state_st, &r->set_w, &r->raw_st};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
         if (rc != SQLITE_OK)
             return te_store_sqlerr(st, rc, err, "prepare rollup statement");
     }
-    char v[16];
-    int rc = get_state(st, v, sizeof(v), err);
-    if (rc == 0 && strcmp(v, "rebuild") == 0)
-        rc = rebuild(st, err);
-    return rc;
+    return catch_up(st, err);
 }
 
 void te_rollup_close(te_store_t *st)
@@ -592,17 +1115,19 @@ void te_rollup_close(te_store_t *st)
     free(r->pool);
     free(r->ents);
     free(r->idx);
-    free(r->marks);
+    free(r->ks);
     for (size_t i = 0; i < r->nfields; i++)
         free(r->fnames[i]);
     free(r->fnames);
     free(r->flens);
     te_series_map_free(&r->fmap);
-    for (int i = 0; i < 2; i++) {
-        sqlite3_finalize(r->get[i]);
-        sqlite3_finalize(r->put[i]);
-    }
-    sqlite3_finalize(r->marks_st);
+    sqlite3_finalize(r->get1m);
+    sqlite3_finalize(r->put1m);
+    sqlite3_finalize(r->get1h);
+    sqlite3_finalize(r->put1h);
+    sqlite3_finalize(r->state_st);
+    sqlite3_finalize(r->set_w);
+    sqlite3_finalize(r->raw_st);
     free(r);
     st->rollup = NULL;
 }
@@ -613,12 +1138,6 @@ int te_store_set_rollups(te_store_t *st, bool on, te_err_t *err)
         return te_err_set(err, TE_EINVAL, "store: rollups apply to a read-write store");
     if (st->in_txn)
         return te_err_set(err, TE_EINVAL, "store: cannot switch rollups inside a transaction");
-    if (on == !st->rollup->off)
-        return 0;
     st->rollup->off = !on;
-    if (on)
-        return 0;
-    /* events stored from now on miss the rollups: readers use raw events and
-     * the next read-write open rebuilds them */
-    return set_state(st, "rebuild", err);
+    return 0;
 }

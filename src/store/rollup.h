@@ -7,12 +7,10 @@
  *
  * Per (resolution, series, bucket, field) a rollup row holds n, sum, min,
  * max and, when n > 2, a DDSketch (rules/sketch.h, 1% relative error); the
- * field '' row counts events. te_store_insert feeds every newly stored event
- * into in-memory accumulators (te_rollup_add: hash lookups, no SQL); commit
- * merges each touched (series, bucket, field) into its row once
- * (te_rollup_flush: read, merge, write), then COMMIT makes raw rows and
- * rollups visible together. A rollback drops the accumulators. Schema and
- * the rebuild flag: sql_v4.h.
+ * field '' row counts events (1-minute rows pack an hour of minutes per
+ * series). Per kind, watermarks w1m / w1h say how far the tables reach:
+ * events before w are rolled up, events from w on are read raw (see
+ * rollup.c for how they move; schema in sql_v4.h).
  */
 #ifndef TE_STORE_ROLLUP_H
 #define TE_STORE_ROLLUP_H
@@ -27,6 +25,9 @@
 
 #define TE_ROLLUP_1M_NS INT64_C(60000000000)
 #define TE_ROLLUP_1H_NS INT64_C(3600000000000)
+/* Up to this many values an accumulator (and a 1-minute cell) keeps the
+ * values themselves; beyond, a sketch. */
+#define TE_ROLLUP_VALS 8
 /* Relative accuracy of every rollup sketch (rules/sketch.h). */
 #define TE_ROLLUP_ACCURACY 0.01
 
@@ -34,34 +35,44 @@
  * the epoch, also for negative ts). Cannot fail. */
 int64_t te_rollup_bucket(int64_t ts, int64_t res_ns);
 
-/* Prepares the write-path state of a read-write store and, when meta
- * 'rollups' is 'rebuild', rebuilds both rollup tables from the raw events
- * (one transaction). Called by te_store_writer_prepare. Returns 0 or TE_E*. */
+/* Prepares the write-path state of a read-write store and rolls up the raw
+ * events of kinds whose watermarks lag (a database from before rollups), a
+ * day per transaction. Called by te_store_writer_prepare. Returns 0 or
+ * TE_E*. */
 int te_rollup_open(te_store_t *st, te_err_t *err);
 
 /* Frees the write-path state. NULL-safe; cannot fail. */
 void te_rollup_close(te_store_t *st);
 
-/* Reads the archive marks for the transaction that just began. Returns 0 or
- * TE_ESQLITE. */
+/* Reads the per-kind watermarks and archive marks for the transaction that
+ * just began (under the write lock). Returns 0, TE_ENOMEM or TE_ESQLITE. */
 int te_rollup_begin(te_store_t *st, te_err_t *err);
 
-/* Adds one newly stored event (kind kid, series sid) to the accumulators.
- * An event older than its kind's archive mark is skipped (its contribution
- * is already rolled up). Returns 0 or TE_ENOMEM. */
+/* Notes one newly stored event (kind kid, series sid): below a watermark it
+ * goes into the late accumulators, otherwise only the kind's newest time
+ * is noted. An event older than its kind's archive mark is skipped (its
+ * contribution is already rolled up). Returns 0 or TE_ENOMEM. */
 int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts,
                   const unsigned char *fields, size_t fields_len, te_err_t *err);
 
-/* Merges the accumulators into rollup_1m / rollup_1h inside the current
- * transaction and empties them. Returns 0 or TE_E*. */
+/* Before COMMIT: merges the late accumulators into their rows, then moves
+ * the watermarks of the kinds this transaction touched, rolling up the raw
+ * events they pass. Returns 0 or TE_E*. */
 int te_rollup_flush(te_store_t *st, te_err_t *err);
 
 /* Drops the accumulators (rollback). Cannot fail. */
 void te_rollup_discard(te_store_t *st);
 
-/* Sets *ok to whether the rollup tables are complete (meta 'rollups' is
- * 'ok'); readers call it before planning. Returns 0 or TE_ESQLITE. */
-int te_rollup_ready(te_store_t *st, bool *ok, te_err_t *err);
+/* Rolls up every raw event of kind kid before before_ns (watermarks move
+ * to before_ns rounded up to each resolution), inside the current
+ * transaction: called before raw events are archived and deleted. Returns
+ * 0 or TE_E*. */
+int te_rollup_materialize(te_store_t *st, int64_t kid, int64_t before_ns, te_err_t *err);
+
+/* Reads kind kid's watermarks (INT64_MIN when nothing is rolled up): any
+ * store, readers included. Returns 0 or TE_ESQLITE. */
+int te_rollup_watermarks(te_store_t *st, int64_t kid, int64_t *w1m, int64_t *w1h,
+                         te_err_t *err);
 
 /* Merges one stored rollup value set (n, min, max, sketch blob or NULL when
  * n <= 2) into the sketch dst. Returns 0, TE_EPARSE for a bad blob, or
@@ -69,11 +80,66 @@ int te_rollup_ready(te_store_t *st, bool *ok, te_err_t *err);
 int te_rollup_sketch_merge(te_sketch_t *dst, int64_t n, double min, double max,
                            const void *blob, size_t blob_len, te_err_t *err);
 
+/* One cell of a packed 1-minute row: minute 0..59 of the row's hour;
+ * field "" (field_len 0) is the event count n; otherwise n values with
+ * sum, min, max and either the values themselves (nvals = n, when
+ * n <= TE_ROLLUP_VALS) or a sketch blob (nvals = 0). */
+typedef struct te_rollup_cell {
+    int minute;
+    const char *field;      /* not NUL-terminated */
+    size_t field_len;
+    int64_t n;
+    double sum, min, max;
+    double vals[TE_ROLLUP_VALS];
+    int nvals;
+    const void *sketch;
+    size_t sketch_len;
+} te_rollup_cell_t;
+
+/* Called per cell; a non-zero return stops te_rollup_1m_each with it. */
+typedef int (*te_rollup_cell_cb)(const te_rollup_cell_t *c, void *ud);
+
+/* Walks the cells of a rollup_1m data blob in (minute, field) order.
+ * Returns 0, cb's code, or TE_EPARSE for a malformed blob. */
+int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
+                      te_err_t *err);
+
 /* The p-quantile (p in [0, 1]) with the raw query's definition (linear
  * interpolation between the closest ranks, rank = p * (n - 1)), estimated
  * from a sketch: each of the two ranks is within the sketch's relative
  * error, hence so is the interpolation for same-sign values. Returns 0 or
  * TE_ENOTFOUND when the sketch is empty. */
 int te_rollup_quantile(const te_sketch_t *sk, double p, double *out);
+
+/* The planner's quantile accumulator (rollup_qsketch.c): the buckets of a
+ * TE_ROLLUP_ACCURACY sketch, merged straight from encoded blobs. */
+typedef struct te_qsketch te_qsketch_t;
+
+/* Makes an empty accumulator; NULL on ENOMEM. Free with te_qsketch_free. */
+te_qsketch_t *te_qsketch_new(void);
+
+/* Frees q. NULL is a no-op. */
+void te_qsketch_free(te_qsketch_t *q);
+
+/* Values added or merged. Cannot fail. */
+uint64_t te_qsketch_count(const te_qsketch_t *q);
+
+/* Adds one value (non-finite values are ignored). Returns 0 or TE_ENOMEM. */
+int te_qsketch_add(te_qsketch_t *q, double v);
+
+/* Merges a blob made by te_sketch_encode with accuracy TE_ROLLUP_ACCURACY.
+ * Returns 0, or TE_EPARSE for another format/accuracy or a bad blob (q is
+ * then unusable). */
+int te_qsketch_merge_blob(te_qsketch_t *q, const void *blob, size_t len, te_err_t *err);
+
+/* Merges one stored rollup value set: n values, exactly {min, max} when
+ * n <= 2, else the sketch blob. Returns 0, TE_EPARSE or TE_ENOMEM. */
+int te_qsketch_merge(te_qsketch_t *q, int64_t n, double min, double max, const void *blob,
+                     size_t blob_len, te_err_t *err);
+
+/* The p-quantile with the raw query's definition (interpolation between
+ * the closest ranks), each rank estimated as te_sketch_quantile does (exact
+ * at the first and last rank). Returns 0 or TE_ENOTFOUND when empty. */
+int te_qsketch_quantile(const te_qsketch_t *q, double p, double *out);
 
 #endif

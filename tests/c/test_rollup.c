@@ -4,10 +4,12 @@
  * read from rollups (TE_PLAN_ROLLUPS) equal the raw answers (TE_PLAN_RAW)
  * for random ranges with unaligned edges, every, group_by and where:
  * counts, min and max exactly, sums and averages up to summation order,
- * percentiles within the sketch's 1% relative error. Plus: rollups really
- * are read (raw rows deleted behind the planner's back), rebuild from raw
- * events (migration / rollups turned off), archive + re-ingest round trip
- * without double counting, rollup expiry.
+ * percentiles within the sketch's 1% relative error; data written in
+ * order (watermarks move, rows written once) and at random (late events
+ * merged into rows). Plus: rollups really are read (raw rows deleted behind
+ * the planner's back), catch-up from raw events (rollups turned off, a
+ * database from before rollups), archive + re-ingest round trip without
+ * double counting, rollup expiry.
  *
  * THREAD: main only.
  */
@@ -80,12 +82,20 @@ static void insert_json(te_store_t *st, const char *js)
     te_event_free(ev);
 }
 
-/* One random llm event; ts in [T0, T0 + SPAN) with nanoseconds. */
+/* One random llm event with nanoseconds: ts in [T0, T0 + SPAN) at random,
+ * or, when ordered, the next one of an in-order stream (f->clock). */
+static int64_t clock_ns;
+static bool ordered;
+
 static void random_event(fx_t *f, char *buf, size_t cap)
 {
     static const char *const prov[] = {"a", "b", "c", NULL};
     static const char *const model[] = {"x", "y", "z", "w"};
     int64_t ts = T0 + (int64_t)(unif(f) * (double)SPAN);
+    if (ordered) {
+        clock_ns += (int64_t)(unif(f) * 40 * SEC); /* ~20 s apart: sparse minutes */
+        ts = clock_ns;
+    }
     const char *p = prov[rnd(f) % 4];
     const char *m = model[rnd(f) % 4];
     char tags[128], fields[256];
@@ -110,8 +120,12 @@ static void random_event(fx_t *f, char *buf, size_t cap)
     f->n++;
 }
 
+static int64_t other_ts;
+
 static void fill(fx_t *f, int events)
 {
+    if (clock_ns == 0)
+        clock_ns = T0;
     te_err_t err = {0};
     char buf[512], last[512] = "";
     int left = events;
@@ -128,8 +142,11 @@ static void fill(fx_t *f, int events)
             memcpy(last, buf, sizeof(buf));
         }
         /* an event of another kind: never in llm answers */
-        insert_json(f->st, "{\"kind\":\"other\",\"ts\":\"2025-11-20T10:00:00Z\","
-                           "\"fields\":{\"latency\":1e9}}");
+        other_ts += 10 * 60;
+        snprintf(buf, sizeof(buf),
+                 "{\"kind\":\"other\",\"ts\":%lld,\"fields\":{\"latency\":1e9}}",
+                 (long long)(T0 / SEC + other_ts));
+        insert_json(f->st, buf);
         if (te_store_commit(f->st, &err) != 0)
             fail_msg("commit: %s", err.msg);
         left -= txn;
@@ -144,6 +161,8 @@ static int setup(void **state)
         return -1;
     snprintf(f->db, sizeof(f->db), "%s/telemetry.db", f->dir);
     f->rng = 0x9E3779B97F4A7C15ull;
+    ordered = false;
+    clock_ns = T0;
     open_store(f);
     *state = f;
     return 0;
@@ -242,7 +261,13 @@ static void compare(const te_result_t *raw, const te_result_t *ru, const char *w
 static void test_rollup_equals_raw(void **state)
 {
     fx_t *f = *state;
-    fill(f, 20000);
+    /* in order first (watermarks move, rows written once), then at random
+     * (mostly late: read-merge-write into existing rows) */
+    ordered = true;
+    clock_ns = T0;
+    fill(f, 10000);
+    ordered = false;
+    fill(f, 10000);
     static const char *const aggsets[] = {
         "count,sum:latency,avg:latency,min:latency,max:latency,p50:latency,p95:latency,"
         "p99:latency,rate",
@@ -294,6 +319,8 @@ static void test_rollup_equals_raw(void **state)
     }
 }
 
+static const char *const g_model[] = {"model"};
+
 static int64_t count_of(te_store_t *st, te_query_plan_t plan, int64_t since, int64_t until)
 {
     te_result_t *r = run(st, plan, "count", since, until, 0, NULL, 0, NULL, 0);
@@ -340,37 +367,71 @@ static void test_rollups_are_read(void **state)
     te_result_free(r);
 }
 
-/* 'rebuild' (the v3 -> v4 migration sets it) rebuilds from raw events at the
- * next read-write open; meanwhile readers use raw events. */
-static void test_rebuild(void **state)
+static void watermarks(te_store_t *st, int64_t *w1m, int64_t *w1h)
+{
+    sqlite3_stmt *s = NULL;
+    *w1m = *w1h = INT64_MIN;
+    assert_int_equal(sqlite3_prepare_v2(st->db, "SELECT w1m, w1h FROM rollup_state WHERE "
+                                                "kind_id = (SELECT id FROM kinds WHERE name = "
+                                                "'llm')",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *w1m = sqlite3_column_int64(s, 0);
+        *w1h = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+}
+
+/* Written with rollups off (or before rollups existed): queries read raw
+ * events above the watermark meanwhile; the next read-write open catches
+ * up from the raw events. */
+static void test_catch_up(void **state)
 {
     fx_t *f = *state;
     te_err_t err = {0};
-    fill(f, 2000);
-    int64_t rows_1h = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
-    int64_t n1m = sql_int(f->st, "SELECT sum(n) FROM rollup_1m WHERE field = ''");
-    assert_int_equal(n1m, sql_int(f->st, "SELECT count(*) FROM events WHERE kind_id = "
-                                         "(SELECT id FROM kinds WHERE name = 'llm')") +
-                              sql_int(f->st, "SELECT count(*) FROM events WHERE kind_id = "
-                                             "(SELECT id FROM kinds WHERE name = 'other')"));
-    /* writes with rollups off mark them stale */
+    ordered = true;
+    clock_ns = T0;
+    fill(f, 1000);
+    int64_t w1m0, w1h0, w1m, w1h;
+    watermarks(f->st, &w1m0, &w1h0);
+    assert_true(w1m0 > T0 && w1m0 <= clock_ns - 2 * MIN && w1m0 % MIN == 0);
+    assert_true(w1h0 > T0 && w1h0 <= w1m0 && w1h0 % HOUR == 0);
     assert_int_equal(te_store_set_rollups(f->st, false, &err), 0);
-    fill(f, 500);
-    int64_t lo = T0, hi = T0 + SPAN;
+    fill(f, 3000);
+    watermarks(f->st, &w1m, &w1h);
+    assert_true(w1m == w1m0 && w1h == w1h0); /* stood still */
+    int64_t lo = T0, hi = clock_ns + MIN;
     int64_t raw = count_of(f->st, TE_PLAN_RAW, lo, hi);
-    assert_int_equal(count_of(f->st, TE_PLAN_AUTO, lo, hi), raw); /* raw fallback */
+    assert_int_equal(count_of(f->st, TE_PLAN_ROLLUPS, lo, hi), raw);
+    assert_int_equal(sql_int(f->st, "SELECT max(bucket) FROM rollup_1m WHERE kind_id = "
+                                    "(SELECT id FROM kinds WHERE name = 'llm')") < w1m0,
+                     1);
     te_store_close(f->st);
     open_store(f);
-    assert_true(sql_int(f->st, "SELECT count(*) FROM rollup_1h") >= rows_1h);
-    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM meta WHERE key = 'rollups' AND "
-                                    "value = 'ok'"),
-                     1);
+    watermarks(f->st, &w1m, &w1h);
+    assert_true(w1m > w1m0 && w1m >= clock_ns - 2 * MIN - HOUR - MIN);
     assert_int_equal(count_of(f->st, TE_PLAN_ROLLUPS, lo, hi), raw);
     te_result_t *a = run(f->st, TE_PLAN_RAW, "count,sum:latency,max:latency,p95:latency", lo, hi,
                          HOUR, NULL, 0, NULL, 0);
     te_result_t *b = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,max:latency,p95:latency", lo,
                          hi, HOUR, NULL, 0, NULL, 0);
-    compare(a, b, "after rebuild");
+    compare(a, b, "after catch-up");
+    te_result_free(a);
+    te_result_free(b);
+    /* a database from before rollups: no state, no rows */
+    exec_sql(f->st, "DELETE FROM rollup_state; DELETE FROM rollup_1m; DELETE FROM rollup_1h");
+    assert_int_equal(count_of(f->st, TE_PLAN_ROLLUPS, lo, hi), raw); /* all raw */
+    te_store_close(f->st);
+    open_store(f);
+    assert_int_equal(sql_int(f->st, "SELECT sum(n) FROM rollup_1h WHERE field = '' AND "
+                                    "kind_id = (SELECT id FROM kinds WHERE name = 'llm')") > 0,
+                     1);
+    a = run(f->st, TE_PLAN_RAW, "count,sum:latency,min:cost,p99:latency", lo, hi, 0, g_model, 1,
+            NULL, 0);
+    b = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency,min:cost,p99:latency", lo, hi, 0, g_model,
+            1, NULL, 0);
+    compare(a, b, "after catch-up from nothing");
     te_result_free(a);
     te_result_free(b);
 }
@@ -436,14 +497,14 @@ static void test_rollup_expire(void **state)
     fill(f, 2000);
     int64_t cut = T0 + DAY + 7 * MIN;
     int64_t old1m = sql_int(f->st, "SELECT count(*) FROM rollup_1m WHERE bucket < "
-                                   "1763683620000000000");
+                                   "1763683200000000000");
     assert_true(old1m > 0);
     int64_t n1h = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
     int64_t del = 0;
     assert_int_equal(te_store_rollup_expire(f->st, NULL, TE_ROLLUP_1M_NS, cut, &del, &err), 0);
     assert_int_equal(del, old1m);
     assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1m WHERE bucket < "
-                                    "1763683620000000000"),
+                                    "1763683200000000000"),
                      0);
     assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1h"), n1h);
     assert_int_equal(te_store_rollup_expire(f->st, "llm", TE_ROLLUP_1H_NS, T0 + SPAN, &del, &err),
@@ -471,6 +532,38 @@ static void test_quantile_definition(void **state)
         assert_int_equal(te_rollup_quantile(sk, pp, &out), 0);
         assert_true(fabs(out - want) <= 0.01 * want * (1 + 1e-9));
     }
+    /* the planner's accumulator: the blob merged in three parts (a blob,
+     * a pair of values, single values) answers within the same bound */
+    unsigned char *blob = NULL;
+    size_t blen = 0;
+    te_sketch_t *part = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL);
+    for (int i = 0; i < 98; i++)
+        te_sketch_add(part, v[i]);
+    assert_int_equal(te_sketch_encode(part, &blob, &blen), 0);
+    te_qsketch_t *q = te_qsketch_new();
+    te_err_t err = {0};
+    assert_int_equal(te_qsketch_merge(q, 98, v[0], v[97], blob, blen, &err), 0);
+    assert_int_equal(te_qsketch_merge(q, 2, v[98], v[99], NULL, 0, &err), 0);
+    assert_int_equal(te_qsketch_add(q, v[100]), 0);
+    assert_int_equal(te_qsketch_count(q), 101);
+    for (double p = 0; p <= 1.0001; p += 0.01) {
+        double pp = p > 1 ? 1 : p, rank = pp * 100, out = 0;
+        int lo = (int)floor(rank), hi = (int)ceil(rank);
+        double want = v[lo] + (v[hi] - v[lo]) * (rank - lo);
+        assert_int_equal(te_qsketch_quantile(q, pp, &out), 0);
+        if (fabs(out - want) > 0.01 * want * (1 + 1e-9))
+            fail_msg("p %g: %g vs %g", pp, out, want);
+    }
+    /* a damaged blob is an error, not a crash */
+    blob[blen / 2] ^= 0xff;
+    te_qsketch_t *q2 = te_qsketch_new();
+    blob[4] = 9; /* unknown version */
+    assert_int_equal(te_qsketch_merge_blob(q2, blob, blen, &err), TE_EPARSE);
+    assert_int_equal(te_qsketch_merge_blob(q2, blob, 10, &err), TE_EPARSE);
+    te_qsketch_free(q2);
+    free(blob);
+    te_qsketch_free(q);
+    te_sketch_free(part);
     te_sketch_free(sk);
 }
 
@@ -479,7 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rollup_equals_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollups_are_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catch_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_archive_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
         cmocka_unit_test(test_quantile_definition),

@@ -1,0 +1,48 @@
+#!/bin/sh
+# bench/rollup.sh BUILD_DIR - rollup figures (issue 5): ingest throughput
+# with and without rollup maintenance, database bytes per event, and the
+# latency of "p95 latency_ms by model per hour over 30 days".
+#
+# Prints figures, asserts nothing. See docs/storage.md ("Performance of
+# rollups"). Knobs (environment):
+#   TE_BENCH_ROLLUP_EVENTS   events stored (10000000)
+#   TE_BENCH_ROLLUP_COMPARE  events per throughput run, with and without (1000000)
+#   TE_BENCH_KEEP=1          keep the temp folder
+set -eu
+
+BUILD=${1:-build}
+EVENTS=${TE_BENCH_ROLLUP_EVENTS:-10000000}
+COMPARE=${TE_BENCH_ROLLUP_COMPARE:-1000000}
+
+cmake --build "$BUILD" --target bench_rollup >/dev/null
+T=$(mktemp -d "${TMPDIR:-/tmp}/te-bench-rollup-XXXXXX")
+cleanup() {
+    if [ "${TE_BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+printf '== rollups: %s events through the store API (5000 per transaction)\n' "$EVENTS" >&2
+T0=$(date +%s.%N)
+OUT=$("$BUILD/bench_rollup" --dir "$T" --events "$EVENTS" --compare "$COMPARE")
+T1=$(date +%s.%N)
+printf '%s\n' "$OUT" | sed 's/^/   /' >&2
+K() { printf '%s\n' "$OUT" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+SECS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f", b - a }')
+
+NPROC=$(nproc 2>/dev/null || echo '?')
+echo
+echo "telemetry-engine rollup benchmarks ($(uname -m), $NPROC cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1 /proc/loadavg))"
+printf '%-44s %14s %14s %10s\n' "figure" "measured" "target" ""
+printf '%-44s %14s %14s %10s\n' "7. events stored (llm_call, 96 series, 30 d)" "$(K events)" "10000000" ""
+printf '%-44s %14s %14s %10s\n' "   query p95:latency_ms by model, 1h, 30d (ms)" "$(K query_median_ms)" "<= 100" \
+    "median/7"
+printf '%-44s %14s %14s %10s\n' "   same, first run (ms)" "$(K query_first_ms)" "" ""
+printf '%-44s %14s %14s %10s\n' "   same from raw events only (ms)" "$(K query_raw_ms)" "" ""
+printf '%-44s %14s %14s %10s\n' "   worst p95 error vs raw (%)" "$(K query_max_rel_error_pct)" "<= 1" ""
+printf '%-44s %14s %14s %10s\n' "   store ingest without rollups (events/s)" "$(K ingest_off_per_s)" "" \
+    "$(K compare_events) ev"
+printf '%-44s %14s %14s %10s\n' "   store ingest with rollups (events/s)" "$(K ingest_on_per_s)" "" ""
+printf '%-44s %14s %14s %10s\n' "   throughput lost to rollups (%)" "$(K rollup_loss_pct)" "<= 10" ""
+printf '%-44s %14s %14s %10s\n' "   database bytes per event" "$(K bytes_per_event)" "" ""
+printf '%-44s %14s %14s %10s\n' "   rollup rows 1m (packed hours) / 1h" "$(K rollup_1m_rows)/$(K rollup_1h_rows)" "" ""
+printf '%-44s %14s\n' "   (whole run, s)" "$SECS"
