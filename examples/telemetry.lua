@@ -40,6 +40,6 @@ notifier "slack-ops" { type = "slack", url = env "SLACK_WEBHOOK_URL" }
 --   printf %s "$TOKEN" | sha256sum
 -- auth { tokens = { { name = "ci", sha256 = "<64 hex digits>", scopes = { "ingest" } } } }
 
--- Redaction at ingest is not available in this build yet; serve and ingest
--- refuse to start with a redact block rather than store events unredacted.
--- redact { builtin = { "email", "card", "api_key" }, patterns = { "secret-[0-9a-f]{16}" } }
+-- Redaction at ingest: matches in tag values and body strings are stored as
+-- "[REDACTED:email]", "[REDACTED:card]", ... (docs/redaction.md).
+redact { builtin = { "email", "card", "api_key" }, patterns = { "secret-[0-9a-f]{16}" } }

@@ -25,6 +25,7 @@
 #include "core/time.h"
 #include "engine_int.h"
 #include "api/auth.h"
+#include "ingest/redact.h"
 #include "engine_recs.h"
 #include "engine_reports.h"
 #include "engine_retention.h"
@@ -129,10 +130,10 @@ typedef struct route {
 
 static const route_t routes[] = {
     {"/v1/events", te_api_events_get, te_api_events_post, NULL, "GET, POST"},
+    {"/v1/query", te_api_query_get, NULL, NULL, "GET"},
     {"/v1/traces", NULL, te_api_otlp_traces, NULL, "POST"},
     {"/v1/logs", NULL, te_api_otlp_logs, NULL, "POST"},
     {"/v1/metrics", NULL, te_api_otlp_metrics, NULL, "POST"},
-    {"/v1/query", te_api_query_get, NULL, NULL, "GET"},
     {"/v1/health", te_api_health, NULL, NULL, "GET"},
     {"/v1/status", te_api_status, NULL, NULL, "GET"},
     {"/v1/rules", te_api_rules_get, NULL, NULL, "GET"},
@@ -430,6 +431,8 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
                "source \"%s\" (type %s): sources are not available in this build; ignored",
                cfg->sources[i].name, cfg->sources[i].type ? cfg->sources[i].type : "?");
     rc = te_auth_new(cfg->auth_json, &e->auth, err);
+    if (rc == 0) /* every ingest path redacts as it parses (ndjson.c) */
+        rc = te_redact_install(cfg->redact_json, err);
     if (rc == 0)
         rc = start_handles(e, err);
     if (rc == 0)
@@ -466,6 +469,7 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     te_engine_reports_free(e);
     te_engine_retention_free(e);
     te_auth_free(e->auth);
+    te_redact_uninstall();
     pthread_mutex_destroy(&e->done_lock);
     free(e);
     return rc;

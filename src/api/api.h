@@ -23,6 +23,7 @@ struct te_engine;
 /* POST /v1/events: NDJSON, a JSON array or one object; gzip allowed.
  * Answers after commit (see docs/http-api.md). */
 void te_api_events_post(struct te_engine *e, te_http_req_t *req);
+
 /* POST /v1/traces, /v1/logs, /v1/metrics: OTLP/HTTP JSON (gzip allowed)
  * -> events of kind span|llm_call, log, metric (docs/otlp.md). 200 {} or
  * {"partialSuccess":{...}} after commit; 400 not an OTLP JSON request, 415
@@ -103,17 +104,17 @@ void te_api_silences_get(struct te_engine *e, te_http_req_t *req);
 void te_api_silences_post(struct te_engine *e, te_http_req_t *req);
 void te_api_silence_delete(struct te_engine *e, te_http_req_t *req);
 
+/* GET /v1/recommendations: ?state=open|resolved|all (default open),
+ * ?severity=info|warning|critical, ?limit=N (<= 1000) ->
+ * {"recommendations":[...]} (routes_recs.c). */
+void te_api_recs_get(struct te_engine *e, te_http_req_t *req);
+
 /* GET /v1/runs: ?status=running|stale|succeeded|failed|aborted, ?since=D,
  * ?limit=N (<= 1000, default 20), ?stale_after=D -> {"runs":[...]} newest
  * start first; GET /v1/runs/{id} -> the run with its steps, 404 for an
  * unknown id (routes_runs.c, model in store/runs.h). */
 void te_api_runs_get(struct te_engine *e, te_http_req_t *req);
 void te_api_run_get(struct te_engine *e, te_http_req_t *req);
-
-/* GET /v1/recommendations: ?state=open|resolved|all (default open),
- * ?severity=info|warning|critical, ?limit=N (<= 1000) ->
- * {"recommendations":[...]} (routes_recs.c). */
-void te_api_recs_get(struct te_engine *e, te_http_req_t *req);
 
 /* GET /v1/reports: {"reports":[{"name","title","description","schedule",
  * "file","line"}],"errors":["file:line: message"]} (routes_reports.c). */

@@ -23,6 +23,7 @@
 #include "../core/time.h"
 #include "../engine_int.h"
 #include "../ingest/ndjson.h"
+#include "../ingest/redact.h"
 #include "../store/store.h"
 #include "api.h"
 
@@ -326,6 +327,8 @@ static int parse_whole_object(post_ctx_t *ctx, const char *body, size_t len)
     /* Parse the text again rather than reuse root: only the raw text shows a
      * \u0000 escape, which cJSON has already cut its string at. */
     int rc = te_event_parse(body, len, &ctx->opts, &ev, &err);
+    if (rc == 0 && (rc = te_redact_event(te_redact_active(), &ev, &err)) < 0)
+        te_event_free(ev); /* redaction (SPEC 10), as te_ndjson_add_event does */
     if (rc == TE_ENOMEM)
         return rc;
     if (rc < 0) {

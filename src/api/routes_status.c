@@ -17,6 +17,7 @@
 #include "../engine_alerts.h"
 #include "../engine_recs.h"
 #include "../engine_rules.h"
+#include "../ingest/redact.h"
 #include "api.h"
 
 static int64_t file_bytes(const char *path, const char *suffix)
@@ -239,6 +240,13 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     metric_head(&b, "te_events_failed_total", "counter",
                 "Events in batches whose commit failed (not stored, answered 500).");
     te_buf_addf(&b, "te_events_failed_total %llu\n", (unsigned long long)e->failed);
+    uint64_t redactions[TE_REDACT_NTYPES];
+    te_redact_counts(te_redact_active(), redactions);
+    metric_head(&b, "te_redactions_total", "counter",
+                "Matches replaced by [REDACTED:type] at ingest, by type (redact block).");
+    for (int i = 0; i < TE_REDACT_NTYPES; i++)
+        te_buf_addf(&b, "te_redactions_total{type=\"%s\"} %llu\n", te_redact_type_name(i),
+                    (unsigned long long)redactions[i]);
     metric_head(&b, "te_queue_events", "gauge", "Events waiting in the ingest queue.");
     te_buf_addf(&b, "te_queue_events %llu\n", (unsigned long long)t.ws.queued_events);
     metric_head(&b, "te_queue_capacity_events", "gauge", "Bound of the ingest queue.");
@@ -315,30 +323,13 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     respond_buf(req, &b, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-static const char dashboard_html[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<title>telemetry-engine</title>\n<style>"
-    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
-    "table{border-collapse:collapse}td{padding:.3em 1em;border-bottom:1px solid #ddd}"
-    "td:first-child{color:#666}#err{color:#b00}</style></head>\n<body>"
-    "<h1>telemetry-engine</h1><p id=\"err\"></p><table id=\"t\"></table>"
-    "<p><a href=\"/v1/status\">/v1/status</a> &middot; <a href=\"/metrics\">/metrics</a>"
-    " &middot; <a href=\"/v1/events?limit=20\">latest events</a></p>\n<script>\n"
-    "function row(k,v){return '<tr><td>'+k+'</td><td>'+v+'</td></tr>'}\n"
-    "async function tick(){try{const s=await (await fetch('/v1/status')).json();"
-    "document.getElementById('err').textContent='';"
-    "document.getElementById('t').innerHTML=row('status',s.status)+row('uptime',s.uptime_s+' s')"
-    "+row('accepted',s.ingest.accepted)+row('rejected',s.ingest.rejected)"
-    "+row('dropped',s.ingest.dropped)+row('rate',s.ingest.rate_per_s.toFixed(1)+' events/s')"
-    "+row('queue',s.queue.events+' / '+s.queue.capacity)"
-    "+row('database',s.db.path+' ('+(s.db.bytes/1048576).toFixed(1)+' MiB, wal '"
-    "+(s.db.wal_bytes/1048576).toFixed(1)+' MiB)')}"
-    "catch(e){document.getElementById('err').textContent='engine unreachable: '+e}}\n"
-    "tick();setInterval(tick,2000);\n</script></body></html>\n";
+#include "dashboard_html.h" /* generated from src/api/dashboard.html */
 
 void te_api_dashboard(te_engine_t *e, te_http_req_t *req)
 {
     (void)e;
-    te_http_respond(req, 200, "text/html; charset=utf-8", NULL, dashboard_html,
-                    sizeof(dashboard_html) - 1);
+    te_http_respond(req, 200, "text/html; charset=utf-8",
+                    "Cache-Control: no-cache\r\nContent-Security-Policy: default-src 'self'; "
+                    "script-src 'unsafe-inline'; style-src 'unsafe-inline'\r\n",
+                    (const char *)dashboard_html, sizeof(dashboard_html) - 1);
 }

@@ -29,6 +29,7 @@
 #include "../config/config.h"
 #include "../core/time.h"
 #include "../ingest/ndjson.h"
+#include "../ingest/redact.h"
 #include "../pipeline/writer.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -398,7 +399,7 @@ int te_cli_ingest(int argc, char **argv)
     rc = te_cli_load_config("ingest", &a, &cfg);
     if (rc != 0)
         goto out;
-    if (te_config_check_supported(cfg, &err) < 0) {
+    if (te_redact_install(cfg->redact_json, &err) < 0) { /* events are redacted as parsed */
         rc = te_cli_fail("ingest", "%s", err.msg);
         goto out;
     }
@@ -460,6 +461,7 @@ out:
     }
     free(in.spent);
     free(buf);
+    te_redact_uninstall();
     te_config_free(cfg);
     te_cli_args_free(&a);
     return rc;

@@ -99,7 +99,7 @@ int te_cli_serve(int argc, char **argv)
     te_log_level_t level;
     if (te_log_level_parse(cfg->log_level, &level) == 0)
         te_log_set_level(level);
-    if (te_config_check_supported(cfg, &err) < 0 || te_engine_serve(cfg, &err) < 0) {
+    if (te_engine_serve(cfg, &err) < 0) {
         rc = te_cli_fail("serve", "%s", err.msg[0] ? err.msg : te_strerror(err.code));
         goto out;
     }

@@ -29,6 +29,7 @@
 #include "../core/event.h"
 #include "../core/log.h"
 #include "../core/time.h"
+#include "../ingest/redact.h"
 #include "../store/store.h"
 #include "config_schema.h"
 
@@ -363,6 +364,12 @@ static int l_redact(lua_State *L)
     te_cfg_check_table(L, 1, "redact", te_cfg_redact_keys);
     once(L, &c->redact_line, "redact");
     take_or_raise(L, &c->cfg->redact_json, te_cfg_block_json(L, 1, NULL));
+    /* a malformed pattern is a startup error here, with the file and line */
+    te_redact_t *r = NULL;
+    te_err_t err;
+    if (te_redact_compile(c->cfg->redact_json, &r, &err) < 0)
+        te_cfg_raise(L, "redact: %s", err.msg);
+    te_redact_free(r);
     return 0;
 }
 
@@ -696,14 +703,4 @@ fail:
     free(c.storage_path);
     te_config_free(cfg);
     return rc;
-}
-
-int te_config_check_supported(const te_config_t *cfg, te_err_t *err)
-{
-    if (cfg->redact_json)
-        return te_err_set(err, TE_ECONFIG,
-                          "%s: redact: redaction at ingest is not available in this build; "
-                          "refusing to store events unredacted (remove the redact block to go on)",
-                          cfg->file ? cfg->file : "telemetry.lua");
-    return 0;
 }

@@ -66,12 +66,6 @@ typedef struct te_config {
 int te_config_load(const char *path, const char *data_dir_override, te_config_t **out,
                    te_err_t *err);
 
-/* Refuses what the file asks for that this build cannot do yet, where
- * going on would be unsafe: a `redact` block (events would be stored
- * unredacted). Returns 0 or TE_ECONFIG naming the block. Commands that store
- * events (serve, ingest) call it. */
-int te_config_check_supported(const te_config_t *cfg, te_err_t *err);
-
 /* Frees a config. NULL is a no-op. */
 void te_config_free(te_config_t *cfg);
 

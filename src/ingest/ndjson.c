@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../pipeline/writer.h"
+#include "redact.h"
 
 void te_ndjson_init(te_ndjson_t *nd, size_t max_line_bytes, te_ndjson_line_cb cb, void *ud)
 {
@@ -146,6 +147,11 @@ int te_ndjson_add_event(te_batch_t **batch, size_t cap_hint, const char *line, s
     int rc = te_event_parse(line, len, opts, &ev, err);
     if (rc < 0)
         return rc;
+    /* redaction (SPEC 10): before any rule, hook or store sees the event */
+    if ((rc = te_redact_event(te_redact_active(), &ev, err)) < 0) {
+        te_event_free(ev);
+        return rc;
+    }
     if (!*batch) {
         *batch = te_batch_new(cap_hint ? cap_hint : 1024);
         if (!*batch) {

@@ -26,6 +26,7 @@
 #include "../core/time.h"
 #include "otlp.h"
 #include "otlp_int.h"
+#include "redact.h"
 
 /* ---- the walk ---- */
 
@@ -57,6 +58,11 @@ static int finish(walk_t *w, te_otlp_item_t *it, int rc, te_err_t *err)
         else
             rc = te_event_from_cjson(it->obj, strlen(text), &opts, &ev, err);
         cJSON_free(text);
+    }
+    /* redaction (SPEC 10), as for every other ingest path (ndjson.c) */
+    if (rc == 0 && (rc = te_redact_event(te_redact_active(), &ev, err)) < 0) {
+        te_event_free(ev);
+        ev = NULL;
     }
     te_otlp_item_free(it);
     if (rc == TE_ENOMEM)

@@ -249,17 +249,17 @@ static void config_scripts_limits(void **state)
                  "7d, 1w)");
 }
 
-static void config_redact_is_refused_where_events_are_stored(void **state)
+static void config_redact_bad_pattern_is_a_startup_error(void **state)
 {
     (void)state;
-    te_err_t err = {0};
-    te_config_t *cfg = load_ok("redact { builtin = { \"email\" } }\n");
-    assert_int_equal(te_config_check_supported(cfg, &err), TE_ECONFIG);
-    assert_non_null(strstr(err.msg, "redact: redaction at ingest is not available"));
+    te_config_t *cfg = load_ok("redact { builtin = { \"email\" }, patterns = { \"k-[0-9]+\" } }\n");
+    assert_non_null(strstr(cfg->redact_json, "k-[0-9]+"));
     te_config_free(cfg);
-    cfg = load_ok("storage { durability = \"power\" }\n");
-    assert_int_equal(te_config_check_supported(cfg, &err), 0);
-    te_config_free(cfg);
+    expect_error("\nredact { patterns = { \"ok-[0-9]+\", \"secret-(\" } }\n",
+                 "telemetry.lua:2: redact: patterns[2] \"secret-(\": missing closing "
+                 "parenthesis (at offset 8)");
+    expect_error("redact { patterns = { \"x*\" } }\n",
+                 "telemetry.lua:1: redact: patterns[1] \"x*\": matches the empty string");
 }
 
 static void config_wrong_types_are_named(void **state)
@@ -483,7 +483,7 @@ int main(void)
         T(config_bad_enum_names_choices),
         T(config_bad_duration_names_key_path),
         T(config_scripts_limits),
-        T(config_redact_is_refused_where_events_are_stored),
+        T(config_redact_bad_pattern_is_a_startup_error),
         T(config_wrong_types_are_named),
         T(config_queue_events_limits),
         T(config_listen_addresses_sizes_and_off),
