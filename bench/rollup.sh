@@ -46,7 +46,7 @@ NPROC=$(nproc 2>/dev/null || echo '?')
 echo
 echo "telemetry-engine rollup benchmarks ($(uname -m), $NPROC cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1 /proc/loadavg))"
 printf '%-44s %14s %14s %10s\n' "figure" "measured" "target" ""
-printf '%-44s %14s %14s %10s\n' "7. events stored (llm_call, 96 series, 30 d)" "$(K events)" "10000000" ""
+printf '%-44s %14s %14s %10s\n' "9. events stored (llm_call, 96 series, 30 d)" "$(K events)" "10000000" ""
 printf '%-44s %14s %14s %10s\n' "   query p95:latency_ms by model, 1h, 30d (ms)" "$(K query_median_ms)" "<= 100" \
     "median/7"
 printf '%-44s %14s %14s %10s\n' "   same, first run (ms)" "$(K query_first_ms)" "" ""

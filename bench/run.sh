@@ -179,3 +179,13 @@ if cmake --build "$BUILD" --target bench_alerts >/dev/null 2>&1; then
     printf '%-44s %14s %14s %10s\n' "   serve peak RSS before / after (MiB)" \
         "$(mib "$(R8 serve_hwm_before_kib)") / $(mib "$(R8 serve_hwm_kib)")" "<= 64" ""
 fi
+
+# ---------------------------------------------------------------- 9: rollups
+# Issue #5: 10,000,000 llm_call events through the store API, then the p95
+# query and the overview report over 30 days, rollup maintenance cost and
+# bytes per event (bench/rollup.sh; TE_BENCH_ROLLUP_EVENTS to shrink it).
+if [ "${TE_BENCH_SKIP_ROLLUP:-0}" != 1 ]; then
+    say "== 9. rollups ($(printf '%s' "${TE_BENCH_ROLLUP_EVENTS:-10000000}") events)"
+    echo
+    sh "$(dirname "$0")/rollup.sh" "$BUILD" 2>/dev/null | sed -n '/^figure/,$p' | tail -n +2
+fi
