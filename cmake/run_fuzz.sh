@@ -7,8 +7,14 @@ name=$(basename "$src" .c)
 mkdir -p "$out/$name-corpus"
 cflags=$(pkg-config --cflags libcjson)
 libs=$(pkg-config --libs libcjson)
-# extra sources a target needs beyond src/core: a "FUZZ_SOURCES:" line
+# extra sources a target needs beyond src/core: a "FUZZ_SOURCES:" line;
+# extra pkg-config modules: a "FUZZ_PKGS:" line
 extra=$(sed -n 's/^ \* FUZZ_SOURCES: //p' "$src" | sed "s|[^ ]*|$top/&|g")
+pkgs=$(sed -n 's/^ \* FUZZ_PKGS: //p' "$src")
+if [ -n "$pkgs" ]; then
+    cflags="$cflags $(pkg-config --cflags $pkgs)"
+    libs="$libs $(pkg-config --libs $pkgs)"
+fi
 "$clang" -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=all -I"$top/src" $cflags "$src" "$top"/src/core/*.c $extra $libs -lm \
     -o "$out/$name"

@@ -2,7 +2,8 @@
  * fuzz_otlp.c - libFuzzer target for te_otlp_convert (outside input: the
  * bodies of POST /v1/traces, /v1/logs, /v1/metrics).
  *
- * FUZZ_SOURCES: src/ingest/otlp.c src/ingest/otlp_value.c
+ * FUZZ_SOURCES: src/ingest/otlp.c src/ingest/otlp_value.c src/ingest/redact.c
+ * FUZZ_PKGS: libpcre2-8
  *
  * THREAD: main only. The same bytes go through all three signals. Beyond
  * "never crash, never leak": a refused request and every rejected item
