@@ -14,8 +14,11 @@
  * archive to finish.
  *
  * Settings (SPEC 6.0): storage.retention.raw (archive to DATA/archive, then
- * delete), ["1m"] and ["1h"] (delete rollup rows whose bucket is older).
- * A setting left out keeps that data forever; with none set no timer runs.
+ * delete), ["1m"] and ["1h"] (delete rollup rows whose bucket is older),
+ * and kinds = { KIND = { raw = .., ["1m"] = .., ["1h"] = .. } }, whose ages
+ * win for that kind (te_store_retention applies them kind by kind).
+ * A setting left out or "forever" keeps that data; with none set no timer
+ * runs.
  * The first pass runs one second after start-up, then every hour.
  */
 #include "engine_retention.h"
@@ -28,7 +31,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "engine_int.h"
-#include "store/rollup.h"
+#include "store/retention.h"
 #include "store/store.h"
 
 #define FIRST_MS 1000
@@ -42,14 +45,13 @@ typedef struct te_engine_retention {
     bool running;           /* a pass is on the pool */
     int stop;               /* atomically read by the pass */
     bool closed;
-    int64_t raw_ns, m1_ns, h1_ns; /* 0: keep forever */
+    te_retention_policy_t policy; /* its kinds[] and their names are owned here */
     char db_path[4096];
     char archive_dir[4096];
     /* result of the last pass (written by the pool thread, read after) */
     int rc;
     te_err_t err;
-    te_archive_stats_t stats;
-    int64_t expired_rows;
+    te_retention_stats_t stats;
 } te_engine_retention_t;
 
 static void pass_work(uv_work_t *w)
@@ -60,23 +62,9 @@ static void pass_work(uv_work_t *w)
                           .durability = (te_durability_t)r->e->cfg->durability};
     memset(&r->err, 0, sizeof(r->err));
     memset(&r->stats, 0, sizeof(r->stats));
-    r->expired_rows = 0;
     r->rc = te_store_open(&so, &st, &r->err);
-    int64_t now = te_time_now_ns();
-    if (r->rc == 0 && r->raw_ns > 0) {
-        te_archive_opts_t ao = {.before_ns = now - r->raw_ns, .dir = r->archive_dir,
-                                .stop = &r->stop};
-        r->rc = te_store_archive(st, &ao, &r->stats, &r->err);
-    }
-    int64_t n = 0;
-    if (r->rc == 0 && r->m1_ns > 0 && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
-        r->rc = te_store_rollup_expire(st, NULL, TE_ROLLUP_1M_NS, now - r->m1_ns, &n, &r->err);
-        r->expired_rows += n;
-    }
-    if (r->rc == 0 && r->h1_ns > 0 && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
-        r->rc = te_store_rollup_expire(st, NULL, TE_ROLLUP_1H_NS, now - r->h1_ns, &n, &r->err);
-        r->expired_rows += n;
-    }
+    if (r->rc == 0)
+        r->rc = te_store_retention(st, &r->policy, te_time_now_ns(), &r->stats, &r->err);
     te_store_close(st);
 }
 
@@ -88,10 +76,10 @@ static void pass_after(uv_work_t *w, int status)
         return; /* cancelled before it ran */
     if (r->rc < 0)
         te_log(TE_LOG_WARN, "retention", "pass failed: %s (retried in an hour)", r->err.msg);
-    else if (r->stats.events > 0 || r->expired_rows > 0)
+    else if (r->stats.events > 0 || r->stats.rollup_rows > 0)
         te_log(TE_LOG_INFO, "retention",
                "archived and deleted %lld raw events to %s; deleted %lld rollup rows",
-               (long long)r->stats.events, r->archive_dir, (long long)r->expired_rows);
+               (long long)r->stats.events, r->archive_dir, (long long)r->stats.rollup_rows);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -107,15 +95,6 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-static int parse(const char *s, const char *what, int64_t *out, te_err_t *err)
-{
-    *out = 0;
-    if (!s || !*s)
-        return 0;
-    if (te_duration_parse(s, out, err) < 0 || *out <= 0)
-        return te_err_set(err, TE_ECONFIG, "storage.retention.%s: bad duration \"%s\"", what, s);
-    return 0;
-}
 
 int te_engine_retention_start(te_engine_t *e, te_err_t *err)
 {
@@ -125,17 +104,34 @@ int te_engine_retention_start(te_engine_t *e, te_err_t *err)
         return te_err_set(err, TE_ENOMEM, "retention: out of memory");
     r->e = e;
     e->retention = r;
-    int rc = parse(cfg->retention_raw, "raw", &r->raw_ns, err);
-    if (rc == 0)
-        rc = parse(cfg->retention_1m, "1m", &r->m1_ns, err);
-    if (rc == 0)
-        rc = parse(cfg->retention_1h, "1h", &r->h1_ns, err);
-    if (rc < 0)
-        return rc;
-    if (!r->raw_ns && !r->m1_ns && !r->h1_ns)
+    te_retention_policy_t *p = &r->policy;
+    p->raw_ns = cfg->retention_raw_ns;
+    p->m1_ns = cfg->retention_1m_ns;
+    p->h1_ns = cfg->retention_1h_ns;
+    bool any = p->raw_ns > 0 || p->m1_ns > 0 || p->h1_ns > 0;
+    if (cfg->nretention_kinds > 0) {
+        te_retention_kind_t *k = calloc(cfg->nretention_kinds, sizeof(*k));
+        if (!k)
+            return te_err_set(err, TE_ENOMEM, "retention: out of memory");
+        p->kinds = k;
+        for (size_t i = 0; i < cfg->nretention_kinds; i++) {
+            const te_config_retention_kind_t *c = &cfg->retention_kinds[i];
+            k[i].kind = strdup(c->kind);
+            if (!k[i].kind)
+                return te_err_set(err, TE_ENOMEM, "retention: out of memory");
+            p->nkinds = i + 1;
+            k[i].raw_ns = c->raw_ns;
+            k[i].m1_ns = c->m1_ns;
+            k[i].h1_ns = c->h1_ns;
+            any = any || c->raw_ns > 0 || c->m1_ns > 0 || c->h1_ns > 0;
+        }
+    }
+    if (!any)
         return 0; /* keep everything */
     snprintf(r->db_path, sizeof(r->db_path), "%s", cfg->db_path);
     snprintf(r->archive_dir, sizeof(r->archive_dir), "%s/archive", cfg->data_dir);
+    p->archive_dir = r->archive_dir;
+    p->stop = &r->stop;
     int uvr = uv_timer_init(&e->loop, &r->timer);
     if (uvr == 0) {
         r->timer_open = true;
@@ -144,10 +140,11 @@ int te_engine_retention_start(te_engine_t *e, te_err_t *err)
     }
     if (uvr < 0)
         return te_err_set(err, TE_EIO, "retention: cannot start the timer: %s", uv_strerror(uvr));
-    te_log(TE_LOG_INFO, "retention", "raw %s, 1m %s, 1h %s (archive: %s)",
+    te_log(TE_LOG_INFO, "retention",
+           "raw %s, 1m %s, 1h %s, %zu kinds of their own (archive: %s)",
            cfg->retention_raw ? cfg->retention_raw : "forever",
            cfg->retention_1m ? cfg->retention_1m : "forever",
-           cfg->retention_1h ? cfg->retention_1h : "forever", r->archive_dir);
+           cfg->retention_1h ? cfg->retention_1h : "forever", p->nkinds, r->archive_dir);
     return 0;
 }
 
@@ -166,6 +163,10 @@ void te_engine_retention_free(te_engine_t *e)
 {
     if (!e || !e->retention)
         return;
+    te_retention_policy_t *p = &e->retention->policy;
+    for (size_t i = 0; i < p->nkinds; i++)
+        free((char *)p->kinds[i].kind);
+    free((void *)p->kinds);
     free(e->retention);
     e->retention = NULL;
 }

@@ -155,6 +155,9 @@ void te_config_free(te_config_t *cfg)
     free(cfg->retention_raw);
     free(cfg->retention_1m);
     free(cfg->retention_1h);
+    for (size_t i = 0; i < cfg->nretention_kinds; i++)
+        free(cfg->retention_kinds[i].kind);
+    free(cfg->retention_kinds);
     free(cfg->listen_http);
     free(cfg->listen_tcp);
     free(cfg->listen_udp);
@@ -229,6 +232,67 @@ static void once(lua_State *L, int *line, const char *name)
         *line = -1;
 }
 
+/* One retention age (already checked by the schema): -1 when s is NULL, 0
+ * for "forever", else nanoseconds; "0s" raises (it would delete at once). */
+static int64_t retention_age(lua_State *L, const char *s, const char *where, const char *key)
+{
+    int64_t ns = 0;
+    te_err_t err = {0};
+    if (!s)
+        return -1;
+    if (strcmp(s, "forever") == 0)
+        return 0;
+    if (te_duration_parse(s, &ns, &err) < 0 || ns <= 0)
+        te_cfg_raise(L, "%s.%s: bad duration \"%s\" (must be longer than 0, or \"forever\")",
+                     where, key, s);
+    return ns;
+}
+
+static int cmp_retention_kind(const void *a, const void *b)
+{
+    return strcmp(((const te_config_retention_kind_t *)a)->kind,
+                  ((const te_config_retention_kind_t *)b)->kind);
+}
+
+/* Copies storage.retention.kinds (table at idx, checked) into cfg. */
+static void retention_kinds(lua_State *L, int idx, te_config_t *cfg)
+{
+    static const char *const keys[] = {"raw", "1m", "1h"};
+    char where[160];
+    lua_getfield(L, idx, "kinds");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    int map = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, map)) { /* [.., name, {raw=..}] */
+        const char *kind = lua_tostring(L, -2);
+        snprintf(where, sizeof(where), "storage.retention.kinds.%s", kind);
+        int64_t ages[3];
+        for (int i = 0; i < 3; i++)
+            ages[i] = retention_age(L, opt_string(L, -1, keys[i]), where, keys[i]);
+        te_config_retention_kind_t *grown =
+            realloc(cfg->retention_kinds, (cfg->nretention_kinds + 1) * sizeof(*grown));
+        if (!grown)
+            te_cfg_raise(L, "out of memory");
+        cfg->retention_kinds = grown;
+        te_config_retention_kind_t *rk = &grown[cfg->nretention_kinds];
+        rk->kind = strdup(kind);
+        if (!rk->kind)
+            te_cfg_raise(L, "out of memory");
+        rk->raw_ns = ages[0];
+        rk->m1_ns = ages[1];
+        rk->h1_ns = ages[2];
+        cfg->nretention_kinds++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (cfg->nretention_kinds > 1)
+        qsort(cfg->retention_kinds, cfg->nretention_kinds, sizeof(*cfg->retention_kinds),
+              cmp_retention_kind);
+}
+
 /* --- the blocks --- */
 
 static int l_storage(lua_State *L)
@@ -252,11 +316,16 @@ static int l_storage(lua_State *L)
     if (lua_istable(L, -1)) {
         static const char *const keys[] = {"raw", "1m", "1h"};
         char **slots[] = {&cfg->retention_raw, &cfg->retention_1m, &cfg->retention_1h};
+        int64_t *ns[] = {&cfg->retention_raw_ns, &cfg->retention_1m_ns, &cfg->retention_1h_ns};
         for (int i = 0; i < 3; i++) {
             s = opt_string(L, -1, keys[i]);
             if (s)
                 set_or_raise(L, slots[i], s);
+            *ns[i] = retention_age(L, s, "storage.retention", keys[i]);
+            if (*ns[i] < 0)
+                *ns[i] = 0;
         }
+        retention_kinds(L, lua_gettop(L), cfg);
     }
     lua_pop(L, 1);
     return 0;

@@ -33,12 +33,22 @@ typedef struct te_config_source {
     char *json;
 } te_config_source_t;
 
+/* storage.retention.kinds: one kind's own ages. -1: not set here (the
+ * global one applies); 0: "forever" (keep); else nanoseconds kept. */
+typedef struct te_config_retention_kind {
+    char *kind;
+    int64_t raw_ns, m1_ns, h1_ns;
+} te_config_retention_kind_t;
+
 typedef struct te_config {
     char *file;            /* config file used, NULL when none */
     char *data_dir;        /* default "./data" */
     char *db_path;         /* default data_dir/telemetry.db */
     int durability;        /* te_durability_t */
     char *retention_raw, *retention_1m, *retention_1h; /* durations text, may be NULL */
+    int64_t retention_raw_ns, retention_1m_ns, retention_1h_ns; /* 0: keep (unset/"forever") */
+    te_config_retention_kind_t *retention_kinds; /* per-kind overrides, sorted by kind */
+    size_t nretention_kinds;
     char *listen_http;     /* "127.0.0.1:4380"; "" disables */
     char *listen_tcp;      /* "127.0.0.1:4381"; "" disables */
     char *listen_udp;      /* "127.0.0.1:4382"; "" disables */

@@ -43,7 +43,14 @@ static const char *const scope_choices[] = {"ingest", "read", "admin", NULL};
 static const char *const builtin_choices[] = {"email", "card", "api_key", "ipv4", "jwt", NULL};
 static const char *const source_types[] = {"tail", NULL};
 
-static const te_cfg_key_t retention_keys[] = {DUR("raw"), DUR("1m"), DUR("1h"), END};
+/* storage.retention: each age is a duration or "forever" (keep); kinds maps
+ * a kind name to its own raw / 1m / 1h, which win over the global ones */
+#define KEEP(k) {k, TE_CFG_DURATION, false, 0, 0, keep_choices, "\"forever\"", NULL}
+static const char *const keep_choices[] = {"forever", NULL};
+static const te_cfg_key_t retention_kind_keys[] = {KEEP("raw"), KEEP("1m"), KEEP("1h"), END};
+static const te_cfg_key_t retention_keys[] = {
+    KEEP("raw"), KEEP("1m"), KEEP("1h"),
+    {"kinds", TE_CFG_STRMAP, false, 0, 0, NULL, NULL, retention_kind_keys}, END};
 
 const te_cfg_key_t te_cfg_storage_keys[] = {
     STR("path"),
@@ -322,9 +329,17 @@ static void check_value(lua_State *L, int idx, const char *where, const te_cfg_k
             te_cfg_raise(L, "%s.%s: duration must be a string such as \"30s\", got %s", where,
                      k->key, got);
         const char *s = lua_tostring(L, idx);
-        if (te_duration_parse(s, &ns, &err) < 0 || ns < 0)
+        for (const char *const *c = k->choices; c && *c; c++) {
+            if (strcmp(*c, s) == 0)
+                return; /* a word allowed besides durations ("forever") */
+        }
+        if (te_duration_parse(s, &ns, &err) < 0 || ns < 0) {
+            if (k->choices_text)
+                te_cfg_raise(L, "%s.%s: bad duration \"%s\" (use 30s, 5m, 2h, 7d, 1w or %s)",
+                             where, k->key, s, k->choices_text);
             te_cfg_raise(L, "%s.%s: bad duration \"%s\" (use 30s, 5m, 2h, 7d, 1w)", where, k->key,
                      s);
+        }
         return;
     }
     case TE_CFG_INT:
@@ -369,6 +384,21 @@ static void check_value(lua_State *L, int idx, const char *where, const te_cfg_k
         check_strlist(L, idx, where, k);
         return;
     case TE_CFG_STRMAP:
+        if (k->sub) { /* { name = { ... } }: each value checked against sub */
+            if (t != LUA_TTABLE)
+                te_cfg_raise(L, "%s: %s must be a table { name = { ... } }, got %s", where, k->key,
+                             got);
+            idx = lua_absindex(L, idx);
+            lua_pushnil(L);
+            while (lua_next(L, idx)) {
+                if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TTABLE)
+                    te_cfg_raise(L, "%s: %s must map names to tables { ... }", where, k->key);
+                snprintf(sub, sizeof(sub), "%s.%s.%s", where, k->key, lua_tostring(L, -2));
+                te_cfg_check_table(L, -1, sub, k->sub);
+                lua_pop(L, 1);
+            }
+            return;
+        }
         if (t != LUA_TTABLE)
             te_cfg_raise(L, "%s: %s must be a table of strings { name = \"value\" }, got %s", where,
                      k->key, got);

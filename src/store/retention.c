@@ -22,8 +22,11 @@
  * canonical JSON event per line (te_event_to_json, the API's form), so
  * `telemetry-engine ingest` reads them back (it recognises gzip by its magic
  * bytes and reads every member of a multi-member file).
+ *
+ * te_store_retention (the serve pass) resolves each kind's ages (its own
+ * override, else the global age) and runs both of the above kind by kind.
  */
-#include "store.h"
+#include "retention.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -495,5 +498,65 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
     kinds_free(kinds, nk);
     if (deleted)
         *deleted = del;
+    return rc;
+}
+
+/* ---------- the retention pass: ages per kind ---------- */
+
+static int64_t age_of(const te_retention_kind_t *own, int which, int64_t global)
+{
+    int64_t v = !own ? -1 : which == 0 ? own->raw_ns : which == 1 ? own->m1_ns : own->h1_ns;
+    return v >= 0 ? v : global;
+}
+
+int te_store_retention(te_store_t *st, const te_retention_policy_t *p, int64_t now_ns,
+                       te_retention_stats_t *out, te_err_t *err)
+{
+    te_retention_stats_t stats = {0};
+    if (out)
+        *out = stats;
+    if (!st || !p)
+        return te_err_set(err, TE_EINVAL, "retention: bad arguments");
+    if (st->readonly || st->in_txn)
+        return te_err_set(err, TE_EINVAL, "retention needs a read-write store outside a "
+                                          "transaction");
+    kinfo_t *kinds = NULL;
+    size_t nk = 0;
+    int rc = list_kinds(st, NULL, &kinds, &nk, err);
+    for (size_t i = 0; rc == 0 && i < nk; i++) {
+        if (p->stop && __atomic_load_n(p->stop, __ATOMIC_RELAXED))
+            break;
+        const te_retention_kind_t *own = NULL;
+        for (size_t j = 0; j < p->nkinds && !own; j++) {
+            if (p->kinds[j].kind && strcmp(p->kinds[j].kind, kinds[i].name) == 0)
+                own = &p->kinds[j];
+        }
+        int64_t raw = age_of(own, 0, p->raw_ns), m1 = age_of(own, 1, p->m1_ns),
+                h1 = age_of(own, 2, p->h1_ns);
+        if (raw > 0) {
+            te_archive_opts_t ao = {.before_ns = now_ns - raw, .dir = p->archive_dir,
+                                    .stop = p->stop};
+            te_archive_stats_t as = {0};
+            if (p->archive_dir)
+                rc = mkdirs(p->archive_dir, err);
+            if (rc == 0)
+                rc = archive_kind(st, &ao, &kinds[i], DEFAULT_CHUNK, &as, err);
+            stats.events += as.events;
+            stats.files += as.files;
+        }
+        int64_t n = 0;
+        if (rc == 0 && m1 > 0) {
+            rc = te_store_rollup_expire(st, kinds[i].name, TE_ROLLUP_1M_NS, now_ns - m1, &n, err);
+            stats.rollup_rows += n;
+        }
+        n = 0;
+        if (rc == 0 && h1 > 0) {
+            rc = te_store_rollup_expire(st, kinds[i].name, TE_ROLLUP_1H_NS, now_ns - h1, &n, err);
+            stats.rollup_rows += n;
+        }
+    }
+    kinds_free(kinds, nk);
+    if (out)
+        *out = stats;
     return rc;
 }

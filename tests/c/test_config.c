@@ -221,13 +221,60 @@ static void config_bad_duration_names_key_path(void **state)
     (void)state;
     expect_error("\n\n\n\n\n\nstorage { retention = { raw = \"3x\" } }\n",
                  "telemetry.lua:7: storage.retention.raw: bad duration \"3x\" (use 30s, 5m, 2h, "
-                 "7d, 1w)");
+                 "7d, 1w or \"forever\")");
     te_config_t *cfg = load_ok("storage { retention = { raw = \"30d\", [\"1m\"] = \"90d\", "
                                "[\"1h\"] = \"400d\" } }\n");
     assert_string_equal(cfg->retention_raw, "30d");
     assert_string_equal(cfg->retention_1m, "90d");
     assert_string_equal(cfg->retention_1h, "400d");
+    assert_int_equal(cfg->retention_raw_ns, 30 * INT64_C(86400000000000));
+    assert_int_equal(cfg->retention_1h_ns, 400 * INT64_C(86400000000000));
+    assert_int_equal(cfg->nretention_kinds, 0);
     te_config_free(cfg);
+}
+
+/* storage.retention.kinds: a kind's own ages win; "forever" keeps */
+static void config_retention_per_kind(void **state)
+{
+    (void)state;
+    const int64_t day = INT64_C(86400000000000);
+    te_config_t *cfg = load_ok(
+        "storage { retention = { raw = \"30d\", [\"1m\"] = \"forever\", [\"1h\"] = \"400d\",\n"
+        "  kinds = { llm_call = { raw = \"90d\", [\"1h\"] = \"800d\" },\n"
+        "            host_sample = { raw = \"7d\" }, span = { [\"1m\"] = \"forever\" } } } }\n");
+    assert_int_equal(cfg->retention_raw_ns, 30 * day);
+    assert_int_equal(cfg->retention_1m_ns, 0);
+    assert_int_equal(cfg->retention_1h_ns, 400 * day);
+    assert_int_equal(cfg->nretention_kinds, 3);
+    /* sorted by kind */
+    assert_string_equal(cfg->retention_kinds[0].kind, "host_sample");
+    assert_int_equal(cfg->retention_kinds[0].raw_ns, 7 * day);
+    assert_int_equal(cfg->retention_kinds[0].m1_ns, -1);
+    assert_int_equal(cfg->retention_kinds[0].h1_ns, -1);
+    assert_string_equal(cfg->retention_kinds[1].kind, "llm_call");
+    assert_int_equal(cfg->retention_kinds[1].raw_ns, 90 * day);
+    assert_int_equal(cfg->retention_kinds[1].m1_ns, -1);
+    assert_int_equal(cfg->retention_kinds[1].h1_ns, 800 * day);
+    assert_string_equal(cfg->retention_kinds[2].kind, "span");
+    assert_int_equal(cfg->retention_kinds[2].raw_ns, -1);
+    assert_int_equal(cfg->retention_kinds[2].m1_ns, 0);
+    te_config_free(cfg);
+
+    expect_error("storage { retention = { kinds = { host_sample = { rew = \"7d\" } } } }\n",
+                 "telemetry.lua:1: storage.retention.kinds.host_sample: unknown key \"rew\" (did "
+                 "you mean \"raw\"?)");
+    expect_error("storage { retention = { kind = { } } }\n",
+                 "telemetry.lua:1: storage.retention: unknown key \"kind\" (did you mean "
+                 "\"kinds\"?)");
+    expect_error("\n\nstorage { retention = {\n"
+                 " kinds = { llm_call = { [\"1h\"] = \"8 days\" } } } }\n",
+                 "telemetry.lua:3: storage.retention.kinds.llm_call.1h: bad duration \"8 days\" "
+                 "(use 30s, 5m, 2h, 7d, 1w or \"forever\")");
+    expect_error("storage { retention = { kinds = { llm_call = \"7d\" } } }\n",
+                 "telemetry.lua:1: storage.retention: kinds must map names to tables { ... }");
+    expect_error("storage { retention = { kinds = { llm_call = { raw = \"0s\" } } } }\n",
+                 "telemetry.lua:1: storage.retention.kinds.llm_call.raw: bad duration \"0s\" "
+                 "(must be longer than 0, or \"forever\")");
 }
 
 static void config_scripts_limits(void **state)
@@ -482,6 +529,7 @@ int main(void)
         T(config_unknown_key_suggests_nearest),
         T(config_bad_enum_names_choices),
         T(config_bad_duration_names_key_path),
+        T(config_retention_per_kind),
         T(config_scripts_limits),
         T(config_redact_bad_pattern_is_a_startup_error),
         T(config_wrong_types_are_named),
