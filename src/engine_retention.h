@@ -2,7 +2,9 @@
  * engine_retention.h - the retention pass of a running engine (SPEC 9,
  * 6.0 storage.retention): hourly, raw events older than retention.raw are
  * archived to gzip NDJSON under DATA/archive and deleted; rollup rows older
- * than retention["1m"] / retention["1h"] are deleted.
+ * than retention["1m"] / retention["1h"] are deleted. A kind listed in
+ * retention.kinds uses its own ages for the resolutions it names, the
+ * global ones otherwise; "forever" (or nothing) keeps (store/retention.h).
  *
  * THREAD: loop; the pass itself runs on libuv's pool (see engine_retention.c).
  */

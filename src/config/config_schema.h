@@ -16,14 +16,16 @@
 typedef enum {
     TE_CFG_STRING = 0,  /* any string */
     TE_CFG_ENUM,        /* one of choices */
-    TE_CFG_DURATION,    /* "30s", "5m", "2h", "7d", "1w" */
+    TE_CFG_DURATION,    /* "30s", "5m", "2h", "7d", "1w"; choices, when set, are words
+                         * allowed as well ("forever") */
     TE_CFG_INT,         /* integer in [min, max] */
     TE_CFG_NUMBER,      /* any number */
     TE_CFG_BOOL,
     TE_CFG_SIZE,        /* bytes: an integer or "16MiB", "512KiB", "1GB" */
     TE_CFG_STRLIST,     /* { "a", "b" } (choices, when set, limit the values) */
     TE_CFG_STR_OR_LIST, /* "a" or { "a", "b" } */
-    TE_CFG_STRMAP,      /* { name = "value" } */
+    TE_CFG_STRMAP,      /* { name = "value" }, or with sub { name = { ... } } each
+                         * value checked against sub */
     TE_CFG_TABLE,       /* nested table checked against sub */
     TE_CFG_TABLE_LIST   /* { {..}, {..} }, each checked against sub */
 } te_cfg_type_t;
@@ -36,7 +38,7 @@ typedef struct te_cfg_key {
     int64_t min, max;                /* TE_CFG_INT */
     const char *const *choices;      /* TE_CFG_ENUM / STRLIST: NULL-terminated */
     const char *choices_text;        /* '"process" or "power"' for messages */
-    const struct te_cfg_key *sub;    /* TE_CFG_TABLE / TABLE_LIST */
+    const struct te_cfg_key *sub;    /* TE_CFG_TABLE / TABLE_LIST / STRMAP of tables */
 } te_cfg_key_t;
 
 extern const te_cfg_key_t te_cfg_storage_keys[];
