@@ -1003,6 +1003,16 @@ void te_engine_alerts_close(te_engine_alerts_t *A)
     A->nnotifiers = 0;
 }
 
+te_notifier_t *te_engine_alerts_notifier(te_engine_alerts_t *A, const char *name)
+{
+    if (!A || A->closed || !name)
+        return NULL;
+    for (size_t i = 0; i < A->nnotifiers; i++)
+        if (A->notifiers[i] && strcmp(A->notifiers[i]->name, name) == 0)
+            return A->notifiers[i];
+    return NULL;
+}
+
 void te_engine_alerts_free(te_engine_alerts_t *A)
 {
     if (!A)

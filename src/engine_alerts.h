@@ -83,6 +83,12 @@ void te_engine_alerts_counts(const te_engine_alerts_t *A, te_engine_alerts_count
 size_t te_engine_alerts_health(const te_engine_alerts_t *A, te_notifier_health_t *out,
                                size_t cap);
 
+/* The configured notifier called name (borrowed; valid until
+ * te_engine_alerts_close), or NULL when none is (unknown, failed to build,
+ * or the engine is stopping). For deliveries outside the outbox, such as
+ * scheduled reports (engine_reports.c). */
+te_notifier_t *te_engine_alerts_notifier(te_engine_alerts_t *A, const char *name);
+
 /* Stops timers and notifiers (before the writer drains). Idempotent. */
 void te_engine_alerts_close(te_engine_alerts_t *A);
 

@@ -11,6 +11,13 @@
  * temporary file and a rename. The instant names the file, so a report is
  * written once per instant however the ticks fall. Runs go one job at a
  * time: the pool is shared with API reads and recommendations.
+ *
+ * A report that names notifiers (te.report notify = {..}) keeps its HTML
+ * in the job; back on the loop (check_after) each named notifier of the
+ * alert side (te_engine_alerts_notifier) gets it through send_report, with
+ * a link to GET /v1/reports/NAME for the same range when HTTP is on. Each
+ * delivery is logged ("report=NAME sent to hook") and counted; a missing
+ * notifier, or one whose type cannot send reports, is an error, too.
  */
 #include "engine_reports.h"
 
@@ -24,12 +31,25 @@
 
 #include "core/log.h"
 #include "core/time.h"
+#include "engine_alerts.h"
 #include "engine_int.h"
+#include "engine_rules.h"
 #include "report/run.h"
 #include "report/schedule.h"
 #include "store/store.h"
 
 #define TICK_MS 5000
+
+/* A written report to hand to its notifiers (made on the pool, sent on the
+ * loop). */
+typedef struct written {
+    char *name, *title, *path, *html;
+    size_t html_len;
+    char **notify;
+    size_t nnotify;
+    int64_t at_ns, since_ns, until_ns;
+    struct written *next;
+} written_t;
 
 typedef struct check_job {
     uv_work_t work;
@@ -38,6 +58,7 @@ typedef struct check_job {
     int64_t from_ns, to_ns;       /* the window (from, to] */
     uint64_t written, failed;
     char load_error[256];         /* the first template load error, "" when none */
+    written_t *to_send;           /* reports with notifiers, in run order reversed */
 } check_job_t;
 
 struct te_engine_reports {
@@ -46,8 +67,15 @@ struct te_engine_reports {
     bool timer_on, closed, running;
     int64_t checked_ns;           /* end of the previous window */
     uint64_t written, failed;
+    uint64_t notify_sent, notify_failed;
     char load_error[256];         /* last logged template error: log each once */
 };
+
+/* One delivery of a report to one notifier. */
+typedef struct delivery {
+    struct te_engine_reports *R;
+    char report[128], notifier[128];
+} delivery_t;
 
 static char *dup_str(const char *s)
 {
@@ -58,8 +86,27 @@ static char *dup_str(const char *s)
     return p;
 }
 
+static void written_free(written_t *w)
+{
+    if (!w)
+        return;
+    free(w->name);
+    free(w->title);
+    free(w->path);
+    free(w->html);
+    for (size_t i = 0; i < w->nnotify; i++)
+        free(w->notify[i]);
+    free(w->notify);
+    free(w);
+}
+
 static void job_free(check_job_t *j)
 {
+    while (j->to_send) {
+        written_t *w = j->to_send;
+        j->to_send = w->next;
+        written_free(w);
+    }
     free(j->scripts_dir);
     free(j->db_path);
     free(j->out_dir);
@@ -89,6 +136,7 @@ static void run_one(check_job_t *j, const te_report_info_t *it, int64_t at_ns)
     te_store_t *st = NULL;
     char *out = NULL, name[256], path[1100];
     size_t len = 0;
+    int64_t since_ns = 0, until_ns = 0;
     te_store_opts_t so = {.path = j->db_path, .readonly = true};
     te_report_file_name(it->name, at_ns, TE_REPORT_HTML, name, sizeof(name));
     snprintf(path, sizeof(path), "%s/%s", j->out_dir, name);
@@ -102,12 +150,41 @@ static void run_one(check_job_t *j, const te_report_info_t *it, int64_t at_ns)
                                    .name = it->name,
                                    .st = st,
                                    .now_ns = at_ns,
-                                   .format = TE_REPORT_HTML};
+                                   .format = TE_REPORT_HTML,
+                                   .since_ns_out = &since_ns,
+                                   .until_ns_out = &until_ns};
         rc = te_report_run(&ro, &out, &len, &err);
         te_store_close(st);
     }
     if (rc == 0)
         rc = write_file(path, out, len, &err);
+    if (rc == 0 && it->nnotify > 0) { /* keep the HTML for its notifiers */
+        written_t *w = calloc(1, sizeof(*w));
+        bool ok = w != NULL;
+        if (ok) {
+            w->name = dup_str(it->name);
+            w->title = dup_str(it->title ? it->title : it->name);
+            w->path = dup_str(path);
+            w->notify = calloc(it->nnotify, sizeof(*w->notify));
+            ok = w->name && w->title && w->path && w->notify;
+            for (size_t i = 0; ok && i < it->nnotify; i++, w->nnotify++)
+                ok = (w->notify[i] = dup_str(it->notify[i])) != NULL;
+        }
+        if (ok) {
+            w->html = out;
+            w->html_len = len;
+            out = NULL;
+            w->at_ns = at_ns;
+            w->since_ns = since_ns;
+            w->until_ns = until_ns;
+            w->next = j->to_send;
+            j->to_send = w;
+        } else {
+            written_free(w);
+            te_log(TE_LOG_ERROR, "report", "report=%s not sent to its notifiers: out of memory",
+                   it->name);
+        }
+    }
     free(out);
     if (rc == 0) {
         j->written++;
@@ -145,6 +222,66 @@ static void check_work(uv_work_t *w)
     te_report_catalog_free(&cat);
 }
 
+static void on_delivered(int rc, const char *msg, void *ud)
+{
+    delivery_t *d = ud;
+    if (rc == 0) {
+        d->R->notify_sent++;
+        te_log(TE_LOG_INFO, "report", "report=%s sent to %s", d->report, d->notifier);
+    } else {
+        d->R->notify_failed++;
+        te_log(TE_LOG_ERROR, "report", "report=%s not sent to %s: %s", d->report, d->notifier,
+               msg ? msg : te_strerror(rc));
+    }
+    free(d);
+}
+
+/* Hands w to each of its notifiers (loop). */
+static void send_written(struct te_engine_reports *R, const written_t *w)
+{
+    char url[1400], since[40], until[40];
+    const char *addr = R->e->http ? R->e->http_addr : "";
+    te_time_format_rfc3339(w->since_ns, since, sizeof(since));
+    te_time_format_rfc3339(w->until_ns, until, sizeof(until));
+    snprintf(url, sizeof(url), "http://%s/v1/reports/%s?since=%s&until=%s&format=html", addr,
+             w->name, since, until);
+    te_report_note_t note = {.name = w->name,
+                             .title = w->title,
+                             .path = w->path,
+                             .url = addr[0] ? url : NULL,
+                             .html = w->html,
+                             .html_len = w->html_len,
+                             .generated_at_ns = w->at_ns};
+    te_engine_alerts_t *A = te_engine_rules_alerts(R->e);
+    for (size_t i = 0; i < w->nnotify; i++) {
+        te_notifier_t *n = R->closed ? NULL : te_engine_alerts_notifier(A, w->notify[i]);
+        const char *why = R->closed ? "the engine is stopping"
+                          : !n      ? "no such notifier (see the notifier blocks of "
+                                      "telemetry.lua)"
+                          : !n->send_report ? "this notifier type cannot send reports"
+                                            : NULL;
+        delivery_t *d = why ? NULL : calloc(1, sizeof(*d));
+        if (!why && !d)
+            why = "out of memory";
+        int rc = 0;
+        if (d) {
+            d->R = R;
+            snprintf(d->report, sizeof(d->report), "%s", w->name);
+            snprintf(d->notifier, sizeof(d->notifier), "%s", w->notify[i]);
+            rc = n->send_report(n, &note, on_delivered, d);
+            if (rc < 0) {
+                free(d);
+                why = te_strerror(rc);
+            }
+        }
+        if (why) {
+            R->notify_failed++;
+            te_log(TE_LOG_ERROR, "report", "report=%s not sent to %s: %s", w->name,
+                   w->notify[i], why);
+        }
+    }
+}
+
 static void check_after(uv_work_t *w, int status)
 {
     check_job_t *j = w->data;
@@ -154,6 +291,8 @@ static void check_after(uv_work_t *w, int status)
     R->written += j->written;
     R->failed += j->failed;
     memcpy(R->load_error, j->load_error, sizeof(R->load_error));
+    for (written_t *x = j->to_send; x; x = x->next)
+        send_written(R, x);
     job_free(j);
 }
 
@@ -231,4 +370,10 @@ void te_engine_reports_counts(const te_engine_t *e, uint64_t *written, uint64_t 
 {
     *written = e && e->reports ? e->reports->written : 0;
     *failed = e && e->reports ? e->reports->failed : 0;
+}
+
+void te_engine_reports_notify_counts(const te_engine_t *e, uint64_t *sent, uint64_t *failed)
+{
+    *sent = e && e->reports ? e->reports->notify_sent : 0;
+    *failed = e && e->reports ? e->reports->notify_failed : 0;
 }

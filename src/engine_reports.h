@@ -33,4 +33,9 @@ void te_engine_reports_free(struct te_engine *e);
 /* Reports written and failed since start (zeros when not started). */
 void te_engine_reports_counts(const struct te_engine *e, uint64_t *written, uint64_t *failed);
 
+/* Report deliveries to notifiers (te.report notify) that succeeded and
+ * failed since start (zeros when not started). */
+void te_engine_reports_notify_counts(const struct te_engine *e, uint64_t *sent,
+                                     uint64_t *failed);
+
 #endif

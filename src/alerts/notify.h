@@ -7,6 +7,8 @@
 #define TE_ALERTS_NOTIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 #include "core/err.h"
@@ -14,6 +16,26 @@
 #include "rules/alert.h"
 
 typedef void (*te_notify_done_cb)(int rc, const char *msg, void *ud);
+
+/* A scheduled report that was written (engine_reports.c), for
+ * send_report. Everything is borrowed for the duration of the call. */
+typedef struct te_report_note {
+    const char *name;          /* the report (te.report name) */
+    const char *title;         /* its title (the name when none) */
+    const char *path;          /* the file written: DATA/reports/NAME-YYYYmmddTHHMM.html */
+    const char *url;           /* GET link that renders the same range as HTML, or NULL
+                                * (HTTP off):
+                                * http://ADDR/v1/reports/NAME?since=&until=&format=html */
+    const char *html;          /* the report itself */
+    size_t html_len;
+    int64_t generated_at_ns;   /* the schedule instant the report was run for */
+} te_report_note_t;
+
+/* The JSON every send_report implementation that sends JSON uses:
+ * {"version":1,"kind":"report","report":NAME,"title":T,"file":PATH,
+ *  "url":URL or null,"generated_at":RFC3339}. Malloc'd (caller frees) or
+ * NULL on ENOMEM. */
+char *te_report_note_json(const te_report_note_t *r);
 
 typedef struct te_notifier te_notifier_t;
 struct te_notifier {
@@ -26,6 +48,13 @@ struct te_notifier {
      * message for n alerts of a notification group, status[i] for a[i]. */
     int (*send_group)(te_notifier_t *n, const te_alert_t *const *a, const char *const *status,
                       size_t count, te_notify_done_cb done, void *ud);
+    /* Optional (NULL: the type cannot deliver reports): delivers a written
+     * report. webhook POSTs te_report_note_json, slack a message with the
+     * title and the link, email a multipart/mixed message with the HTML as
+     * an attachment, exec the JSON on stdin, file the JSON as one line.
+     * Same contract as send: 0 and done later, or an error and no done. */
+    int (*send_report)(te_notifier_t *n, const te_report_note_t *r, te_notify_done_cb done,
+                       void *ud);
     void (*free)(te_notifier_t *n);
     void *impl;
 };

@@ -5,7 +5,8 @@
  * THREAD: loop. uv_spawn with a pipe for stdin, the child's stdout and
  * stderr go to /dev/null; exit status 0 is a delivery. A child still
  * running after `timeout` (default 10s) is killed with SIGKILL and the
- * delivery fails.
+ * delivery fails. A scheduled report (send_report) goes the same way with
+ * te_report_note_json on stdin.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -163,6 +164,13 @@ static int exec_send(te_notifier_t *n, const te_alert_t *a, const char *status,
 }
 
 /* A notification group: one run with the group payload on stdin. */
+/* A scheduled report: te_report_note_json on stdin. */
+static int exec_send_report(te_notifier_t *n, const te_report_note_t *r, te_notify_done_cb done,
+                            void *ud)
+{
+    return exec_run(n, te_report_note_json(r), done, ud);
+}
+
 static int exec_send_group(te_notifier_t *n, const te_alert_t *const *a,
                            const char *const *status, size_t count, te_notify_done_cb done,
                            void *ud)
@@ -205,6 +213,7 @@ te_notifier_t *te_notifier_exec_new(uv_loop_t *loop, const char *name, const cha
     n->loop = loop;
     n->send = exec_send;
     n->send_group = exec_send_group;
+    n->send_report = exec_send_report;
     n->free = exec_free;
     n->name = strdup(name);
     n->type = strdup("exec");

@@ -1,5 +1,6 @@
 /* notify_file.c - "file" notifier: append one SPEC §7 JSON line per
- * notification (O_APPEND, optional fsync). THREAD: loop thread; the write is
+ * notification (O_APPEND, optional fsync); a scheduled report is one line
+ * of te_report_note_json. THREAD: loop thread; the write is
  * a small local append done inline; done_cb is deferred to the next loop
  * iteration with a zero-delay uv_timer per send. */
 #include <errno.h>
@@ -29,16 +30,15 @@ static void on_fire(uv_timer_t *t)
     uv_close((uv_handle_t *)t, on_closed);
 }
 
-static int file_send(te_notifier_t *n, const te_alert_t *a, const char *status,
-                     te_notify_done_cb done, void *ud)
+/* Appends js (taken) as one line; done on the next loop turn. */
+static int file_append(te_notifier_t *n, char *js, te_notify_done_cb done, void *ud)
 {
     file_impl_t *fi = n->impl;
+    if (!js) return TE_ENOMEM;
     pending_t *p = calloc(1, sizeof *p);
-    if (!p) return TE_ENOMEM;
+    if (!p) { free(js); return TE_ENOMEM; }
     p->done = done;
     p->ud = ud;
-    char *js = te_alert_to_json(a, status);
-    if (!js) { free(p); return TE_ENOMEM; }
     size_t len = strlen(js);
     int fd = open(fi->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -72,6 +72,19 @@ static int file_send(te_notifier_t *n, const te_alert_t *a, const char *status,
     p->t.data = p;
     uv_timer_start(&p->t, on_fire, 0, 0);
     return 0;
+}
+
+static int file_send(te_notifier_t *n, const te_alert_t *a, const char *status,
+                     te_notify_done_cb done, void *ud)
+{
+    return file_append(n, te_alert_to_json(a, status), done, ud);
+}
+
+/* A scheduled report: te_report_note_json as one line. */
+static int file_send_report(te_notifier_t *n, const te_report_note_t *r,
+                            te_notify_done_cb done, void *ud)
+{
+    return file_append(n, te_report_note_json(r), done, ud);
 }
 
 static void file_free(te_notifier_t *n)
@@ -122,6 +135,7 @@ te_notifier_t *te_notifier_file_new(uv_loop_t *loop, const char *name,
     fi->path = strdup(path->valuestring);
     fi->fsync = cJSON_IsTrue(fs);
     n->send = file_send;
+    n->send_report = file_send_report;
     n->free = file_free;
     if (!n->name || !n->type || !fi->path) {
         te_err_set(err, TE_ENOMEM, "out of memory");

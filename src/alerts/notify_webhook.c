@@ -9,8 +9,10 @@
  * when it is not plain ASCII). A delivery that fails (no answer, timeout,
  * a non-2xx status, an SMTP error reply) is retried `retries` times
  * (default 3) after 0.5 s, 1 s, 2 s, ... ; `timeout` (default 5s, email
- * 10s) bounds each attempt; `rate_limit` ("30/m", "2/s", "100/h", or a bare
- * number per minute) refuses sends past the rate with TE_EFULL so the
+ * 10s) bounds each attempt; send_report delivers a scheduled report
+ * (webhook: the report JSON, slack: title and link, email: multipart/mixed
+ * with the HTML as a base64 attachment); `rate_limit` ("30/m", "2/s",
+ * "100/h", or a bare number per minute) refuses sends past the rate with TE_EFULL so the
  * caller can retry later.
  */
 #include <stdbool.h>
@@ -526,6 +528,114 @@ static int hook_send(te_notifier_t *n, const te_alert_t *a, const char *status,
     return start_attempt(n, body, done, ud);
 }
 
+/* --- scheduled reports (send_report) ------------------------------------ */
+
+char *te_report_note_json(const te_report_note_t *r)
+{
+    char t[40];
+    te_time_format_rfc3339(r->generated_at_ns, t, sizeof(t));
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root && cJSON_AddNumberToObject(root, "version", 1) &&
+              cJSON_AddStringToObject(root, "kind", "report") &&
+              cJSON_AddStringToObject(root, "report", r->name) &&
+              cJSON_AddStringToObject(root, "title", r->title ? r->title : r->name) &&
+              cJSON_AddStringToObject(root, "file", r->path ? r->path : "") &&
+              (r->url ? cJSON_AddStringToObject(root, "url", r->url) != NULL
+                      : cJSON_AddNullToObject(root, "url") != NULL) &&
+              cJSON_AddStringToObject(root, "generated_at", t);
+    char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return out;
+}
+
+/* Slack: the title and the link (or the file when HTTP is off). */
+static char *slack_report_body(const te_report_note_t *r)
+{
+    te_buf_t b = {0};
+    te_buf_addf(&b, "*Report: %s* `%s`\n", r->title ? r->title : r->name, r->name);
+    if (r->url)
+        te_buf_addf(&b, "<%s|Open the report>", r->url);
+    else
+        te_buf_addf(&b, "Written to %s", r->path ? r->path : "");
+    cJSON *root = cJSON_CreateObject();
+    char *out = NULL;
+    if (root && !b.oom && cJSON_AddStringToObject(root, "text", b.p))
+        out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    te_buf_free(&b);
+    return out;
+}
+
+/* Email: multipart/mixed, a short text part and the report as a base64
+ * text/html attachment (lines of 76 characters). NULL on ENOMEM. */
+static char *mail_report_message(const hook_impl_t *h, const te_report_note_t *r)
+{
+    static unsigned counter;
+    te_buf_t m = {0}, text = {0}, subject = {0};
+    char date[64], t[40], file[300];
+    int64_t now = te_time_now_ns();
+    time_t secs = (time_t)(now / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    te_time_format_rfc3339(r->generated_at_ns, t, sizeof(t));
+    const char *base = r->path ? strrchr(r->path, '/') : NULL;
+    snprintf(file, sizeof(file), "%s", base ? base + 1 : r->path ? r->path : "report.html");
+    for (char *p = file; *p; p++) /* a header value: no quotes or controls */
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p = '_';
+    const char *title = r->title ? r->title : r->name;
+    te_buf_addf(&subject, "[REPORT] %s", title);
+    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, h->from);
+    for (size_t i = 0; h->headers[i]; i++)
+        te_buf_addf(&m, "%s%s", i ? ",\r\n " : "", h->headers[i]);
+    te_buf_adds(&m, "\r\n");
+    add_subject(&m, subject.p ? subject.p : "");
+    unsigned uniq = ++counter;
+    char boundary[64];
+    snprintf(boundary, sizeof(boundary), "=_te_r_%llx_%u", (unsigned long long)now, uniq);
+    te_buf_addf(&m, "X-TE-Report: %s\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated"
+                    "\r\nContent-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
+                    "This is a MIME message.\r\n",
+                r->name, boundary);
+    te_buf_addf(&text, "%s (report %s, generated at %s)\n\n", title, r->name, t);
+    if (r->url)
+        te_buf_addf(&text, "Open it: %s\n", r->url);
+    te_buf_addf(&text, "File: %s\nThe report is attached as %s.\n", r->path ? r->path : "-",
+                file);
+    te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
+    add_qp(&m, text.p ? text.p : "");
+    te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/html; charset=utf-8; name=\"%s\"\r\n"
+                    "Content-Disposition: attachment; filename=\"%s\"\r\n"
+                    "Content-Transfer-Encoding: base64\r\n\r\n",
+                boundary, file, file);
+    for (size_t i = 0; i < r->html_len; i += 57) { /* 57 bytes -> 76 characters */
+        size_t k = r->html_len - i < 57 ? r->html_len - i : 57;
+        add_b64(&m, (const unsigned char *)r->html + i, k);
+        te_buf_adds(&m, "\r\n");
+    }
+    te_buf_addf(&m, "\r\n--%s--\r\n", boundary);
+    bool oom = m.oom || text.oom || subject.oom;
+    te_buf_free(&text);
+    te_buf_free(&subject);
+    if (oom) {
+        te_buf_free(&m);
+        return NULL;
+    }
+    return m.p;
+}
+
+static int hook_send_report(te_notifier_t *n, const te_report_note_t *r, te_notify_done_cb done,
+                            void *ud)
+{
+    hook_impl_t *h = n->impl;
+    char *body = h->email   ? mail_report_message(h, r)
+                 : h->slack ? slack_report_body(r)
+                            : te_report_note_json(r);
+    return start_attempt(n, body, done, ud);
+}
+
 /* Slack message for a notification group: a headline with the counts and
  * one line per alert (at most 40 lines; the rest are counted). */
 static char *slack_group_body(const te_alert_t *const *a, const char *const *status, size_t n)
@@ -674,6 +784,7 @@ static te_notifier_t *hook_alloc(uv_loop_t *loop, const char *name, const char *
     n->loop = loop;
     n->send = hook_send;
     n->send_group = hook_send_group; /* email: NULL, one message per alert */
+    n->send_report = hook_send_report;
     n->free = hook_free;
     h->timeout_ms = 5000;
     h->retries = 3;

@@ -99,6 +99,32 @@ static int decl_line(te_script_t *s, int i)
     return line;
 }
 
+/* Copies the notify list of declaration i into it; 0 or TE_ENOMEM. */
+static int decl_notify(te_script_t *s, int i, te_report_info_t *it)
+{
+    lua_State *L = s->L;
+    int rc = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY);
+    lua_rawgeti(L, -1, i);
+    if (lua_getfield(L, -1, "notify") == LUA_TTABLE) {
+        size_t n = (size_t)lua_rawlen(L, -1);
+        it->notify = n ? calloc(n, sizeof(*it->notify)) : NULL;
+        if (n && !it->notify)
+            rc = TE_ENOMEM;
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            if (lua_rawgeti(L, -1, (lua_Integer)k + 1) == LUA_TSTRING) {
+                if (!(it->notify[it->nnotify] = dup(lua_tostring(L, -1))))
+                    rc = TE_ENOMEM;
+                else
+                    it->nnotify++;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 3);
+    return rc;
+}
+
 static int decl_find(te_script_t *s, const char *name)
 {
     int n = decl_count(s);
@@ -182,7 +208,7 @@ int te_report_catalog_load(const char *scripts_dir, te_report_catalog_t *out, te
             it->schedule = dup(decl_str(s, i, "schedule"));
             it->file = dup(files[f]);
             it->line = decl_line(s, i);
-            if (!it->name || !it->file)
+            if (!it->name || !it->file || decl_notify(s, i, it) < 0)
                 rc = TE_ENOMEM;
         }
         te_script_free(s);
@@ -205,6 +231,9 @@ void te_report_catalog_free(te_report_catalog_t *c)
         free(c->items[i].description);
         free(c->items[i].schedule);
         free(c->items[i].file);
+        for (size_t k = 0; k < c->items[i].nnotify; k++)
+            free(c->items[i].notify[k]);
+        free(c->items[i].notify);
     }
     free(c->items);
     for (size_t i = 0; i < c->nerrors; i++)
@@ -563,6 +592,10 @@ int te_report_run(const te_report_run_opts_t *o, char **out, size_t *len, te_err
     } else {
         *out = c.out;
         *len = c.len;
+        if (o->since_ns_out)
+            *o->since_ns_out = c.since_ns;
+        if (o->until_ns_out)
+            *o->until_ns_out = c.until_ns;
         c.out = NULL;
         rc = 0;
     }

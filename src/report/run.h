@@ -25,6 +25,8 @@ struct te_store;
 
 typedef struct te_report_info {
     char *name, *title, *description, *schedule; /* schedule NULL when none */
+    char **notify;             /* notifier names for scheduled runs (te.report notify) */
+    size_t nnotify;
     char *file;
     int line;
 } te_report_info_t;
@@ -62,6 +64,7 @@ typedef struct te_report_run_opts {
     int64_t max_ns;                 /* wall-time budget of render(); 0: 120 s */
     void (*progress)(void *ud, const char *what); /* optional, before each store read */
     void *progress_ud;
+    int64_t *since_ns_out, *until_ns_out; /* optional: the range the run used */
 } te_report_run_opts_t;
 
 /* Runs report o->name and renders it. On success *out is the malloc'd

@@ -715,7 +715,7 @@ static bool valid_name(const char *s)
 static int l_report(lua_State *L)
 {
     static const char *const keys[] = {"name", "title", "description", "params",
-                                       "schedule", "render", NULL};
+                                       "schedule", "notify", "render", NULL};
     const char *fn = "te.report";
     te_script_t *s = te_lua_script(L);
     if (s && s->loaded_at_ns != 0)
@@ -773,6 +773,30 @@ static int l_report(lua_State *L)
             te_lua_raise(L, "%s: %s", fn, err.msg);
         lua_pop(L, 1);
     }
+    /* notify: a list of notifier names (telemetry.lua notifier blocks) */
+    t = rawfield(L, 1, "notify");
+    if (t != LUA_TNIL) {
+        lua_Integer nn = t == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, -1) : 0;
+        if (t != LUA_TTABLE)
+            te_lua_raise(L, "%s: \"notify\" must be a list of notifier names, got %s", fn,
+                         luaL_typename(L, -1));
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
+                lua_tointeger(L, -2) > nn)
+                te_lua_raise(L, "%s: \"notify\" must be a list of notifier names "
+                                "(write notify = { \"hook\", \"mail\" })",
+                             fn);
+            if (lua_type(L, -1) != LUA_TSTRING || !valid_name(lua_tostring(L, -1)))
+                te_lua_raise(L, "%s: notify[%d] must be a notifier name (a string like "
+                                "\"hook\"), got %s",
+                             fn, (int)lua_tointeger(L, -2),
+                             lua_type(L, -1) == LUA_TSTRING ? "a bad name"
+                                                            : luaL_typename(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
     /* the registry list; a duplicate name in this state is an error */
     if (rawfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY) != LUA_TTABLE) {
         lua_pop(L, 1);
@@ -832,6 +856,16 @@ static int l_report(lua_State *L)
     }
     lua_pop(L, 1);
     lua_setfield(L, -2, "params");
+    lua_newtable(L); /* a copy of notify (empty when none) */
+    if (rawfield(L, 1, "notify") == LUA_TTABLE) {
+        lua_Integer nn = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= nn; i++) {
+            lua_rawgeti(L, -1, i);
+            lua_rawseti(L, -3, i);
+        }
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "notify");
     lua_pushinteger(L, te_lua_caller_line(L));
     lua_setfield(L, -2, "line");
     rawfield(L, LUA_REGISTRYINDEX, TE_LUA_REPORTS_KEY); /* [spec, list, desc, reports] */

@@ -3,10 +3,12 @@
  *
  * THREAD: the thread owning the lua_State.
  *
- * te.report{ name, title, description, params, schedule, render } checks
- * its spec and appends a normalised copy to the list in the registry
- * under TE_LUA_REPORTS_KEY: { name, title, description, params = {..},
- * schedule, render = function, line }. The host (report/run.c) reads that
+ * te.report{ name, title, description, params, schedule, notify, render }
+ * checks its spec (notify: a list of notifier names that get the report
+ * each time its schedule writes it) and appends a normalised copy to the
+ * list in the registry under TE_LUA_REPORTS_KEY: { name, title,
+ * description, params = {..}, schedule, notify = {..}, render = function,
+ * line }. The host (report/run.c) reads that
  * list after the script's top level ran. In standalone te.so the
  * description also joins te.declarations() (type = "report") and is
  * returned.

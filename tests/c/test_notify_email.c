@@ -437,6 +437,69 @@ static void email_delivers_a_multipart_message(void **state)
     fx_close(&f);
 }
 
+/* A scheduled report: multipart/mixed, a text part with the link and the
+ * HTML as a base64 attachment that decodes to the report. */
+static void email_sends_a_report_as_an_attachment(void **state)
+{
+    (void)state;
+    fx_t f;
+    outcome_t o = {0};
+    fx_open(&f, SINK_OK, "");
+    te_alert_init(&f.a);
+    char html[3000];
+    int hl = snprintf(html, sizeof(html), "<!DOCTYPE html>\n<html><title>Daily cost</title>\n");
+    while (hl < 2900) /* long enough for many base64 lines */
+        hl += snprintf(html + hl, sizeof(html) - (size_t)hl, "<p>.row %d</p>\n", hl);
+    te_report_note_t r = {.name = "cost",
+                          .title = "Daily cost",
+                          .path = "/data/reports/cost-20261123T0800.html",
+                          .url = "http://127.0.0.1:8080/v1/reports/cost?format=html",
+                          .html = html,
+                          .html_len = (size_t)hl,
+                          .generated_at_ns = INT64_C(1795420800) * 1000000000};
+    assert_non_null(f.n->send_report);
+    assert_int_equal(f.n->send_report(f.n, &r, on_done, &o), 0);
+    assert_int_equal(o.calls, 0);
+    while (o.calls == 0)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(o.rc, 0);
+    pthread_mutex_lock(&f.s.lock);
+    assert_int_equal(f.s.messages, 1);
+    const char *m = f.s.msg;
+    assert_lines_ok(m);
+    char subject[512];
+    subject_of(m, subject, sizeof(subject));
+    assert_string_equal(subject, "[REPORT] Daily cost");
+    const char *ct = strstr(m, "\r\nContent-Type: multipart/mixed; boundary=\"");
+    assert_non_null(ct);
+    char boundary[100];
+    assert_int_equal(sscanf(ct, "\r\nContent-Type: multipart/mixed; boundary=\"%99[^\"]",
+                            boundary), 1);
+    char *text = part(m, boundary, "text/plain; charset=utf-8");
+    assert_non_null(strstr(text, "http://127.0.0.1:8080/v1/reports/cost?format=html"));
+    assert_non_null(strstr(text, "cost-20261123T0800.html"));
+    free(text);
+    const char *att = strstr(m, "Content-Disposition: attachment; "
+                                "filename=\"cost-20261123T0800.html\"\r\n"
+                                "Content-Transfer-Encoding: base64\r\n\r\n");
+    assert_non_null(att);
+    att = strstr(att, "\r\n\r\n") + 4;
+    char delim[128];
+    snprintf(delim, sizeof(delim), "\r\n--%s--\r\n", boundary);
+    const char *end = strstr(att, delim);
+    assert_non_null(end);
+    char b64[8192], out[8192];
+    size_t bn = 0, olen = 0;
+    for (const char *p = att; p < end && bn < sizeof(b64) - 1; p++)
+        if (*p != '\r' && *p != '\n')
+            b64[bn++] = *p;
+    b64_decode(b64, bn, out, &olen);
+    assert_int_equal(olen, (size_t)hl);
+    assert_memory_equal(out, html, (size_t)hl);
+    pthread_mutex_unlock(&f.s.lock);
+    fx_close(&f);
+}
+
 static void email_resolved_utf8_subject_and_dot_lines(void **state)
 {
     (void)state;
@@ -594,6 +657,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(email_delivers_a_multipart_message),
+        cmocka_unit_test(email_sends_a_report_as_an_attachment),
         cmocka_unit_test(email_resolved_utf8_subject_and_dot_lines),
         cmocka_unit_test(email_rejected_data_is_retried_then_failed),
         cmocka_unit_test(email_unreachable_server_fails_without_blocking),
