@@ -16,6 +16,7 @@
 #include "../engine_int.h"
 #include "../engine_alerts.h"
 #include "../engine_recs.h"
+#include "../engine_reports.h"
 #include "../engine_rules.h"
 #include "../ingest/redact.h"
 #include "api.h"
@@ -308,6 +309,14 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     te_buf_addf(&b, "te_notifications_total{result=\"failed\"} %llu\n",
                 (unsigned long long)rc.notify_failed);
     notifier_metrics(e, &b);
+    uint64_t rep_sent = 0, rep_failed = 0;
+    te_engine_reports_notify_counts(e, &rep_sent, &rep_failed);
+    metric_head(&b, "te_report_notifications_total", "counter",
+                "Scheduled reports sent through notifiers, by result.");
+    te_buf_addf(&b, "te_report_notifications_total{result=\"sent\"} %llu\n",
+                (unsigned long long)rep_sent);
+    te_buf_addf(&b, "te_report_notifications_total{result=\"failed\"} %llu\n",
+                (unsigned long long)rep_failed);
     te_engine_recs_counts_t recs;
     te_engine_recs_counts(e, &recs);
     metric_head(&b, "te_recommendation_runs_total", "counter",
