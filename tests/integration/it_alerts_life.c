@@ -29,92 +29,18 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "harness_recv.h"
 
-typedef struct receiver {
-    int lfd, port;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    bool fail;         /* answer 500 */
-    int requests, ok;  /* all / answered 200 */
-    char bodies[16384]; /* bodies answered 200, concatenated */
-} receiver_t;
-
-static void *serve(void *arg)
+/* The bodies answered 200 so far, into bodies[cap] (when not NULL); returns
+ * all requests and sets *ok to those answered 200. */
+static int snap(te_it_recv_t *r, int *ok, char *bodies, size_t cap)
 {
-    receiver_t *r = arg;
-    for (;;) {
-        int fd = accept(r->lfd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        char buf[16384];
-        size_t len = 0;
-        long want = -1;
-        char *body = NULL;
-        while (len < sizeof(buf) - 1) {
-            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            buf[len] = '\0';
-            char *end = strstr(buf, "\r\n\r\n");
-            if (end && want < 0) {
-                char *cl = strcasestr(buf, "content-length:");
-                want = cl ? strtol(cl + 15, NULL, 10) : 0;
-                body = end + 4;
-            }
-            if (body && (long)(len - (size_t)(body - buf)) >= want)
-                break;
-        }
-        pthread_mutex_lock(&r->lock);
-        bool fail = r->fail;
-        r->requests++;
-        if (!fail && body) {
-            r->ok++;
-            size_t used = strlen(r->bodies);
-            snprintf(r->bodies + used, sizeof(r->bodies) - used, "%s\n", body);
-        }
-        pthread_mutex_unlock(&r->lock);
-        const char *ans = fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                                 "Connection: close\r\n\r\n"
-                               : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        ssize_t w = write(fd, ans, strlen(ans));
-        (void)w;
-        close(fd);
+    int n = te_it_recv_count(r, ok);
+    if (bodies) {
+        char *all = te_it_recv_bodies(r);
+        snprintf(bodies, cap, "%s", all ? all : "");
+        free(all);
     }
-}
-
-static void receiver_start(receiver_t *r, bool fail)
-{
-    memset(r, 0, sizeof(*r));
-    pthread_mutex_init(&r->lock, NULL);
-    r->fail = fail;
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    getsockname(r->lfd, (struct sockaddr *)&a, &alen);
-    r->port = ntohs(a.sin_port);
-    assert_int_equal(listen(r->lfd, 64), 0);
-    pthread_create(&r->thread, NULL, serve, r);
-}
-
-static void receiver_stop(receiver_t *r)
-{
-    shutdown(r->lfd, SHUT_RDWR);
-    close(r->lfd);
-    pthread_join(r->thread, NULL);
-    pthread_mutex_destroy(&r->lock);
-}
-
-static int snap(receiver_t *r, int *ok, char *bodies, size_t cap)
-{
-    pthread_mutex_lock(&r->lock);
-    int n = r->requests;
-    if (ok)
-        *ok = r->ok;
-    if (bodies)
-        snprintf(bodies, cap, "%s", r->bodies);
-    pthread_mutex_unlock(&r->lock);
     return n;
 }
 
@@ -214,11 +140,11 @@ static bool wait_delivery(te_it_srv_t *srv, const char *provider, const char *st
 static void undelivered_webhook_is_delivered_after_restart(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, true);
+    te_it_recv_t *r = te_it_recv_start(true);
+    assert_non_null(r);
     te_it_srv_t srv;
     char cfg[600], dir[400];
-    setup_engine(&srv, r.port, "", cfg, sizeof(cfg), dir, sizeof(dir));
+    setup_engine(&srv, te_it_recv_port(r), "", cfg, sizeof(cfg), dir, sizeof(dir));
     const char *extra[] = {"--config", cfg, "--scripts", dir, NULL};
     assert_int_equal(te_it_start(&srv, extra), 0);
     post_error(&srv, "openai");
@@ -237,7 +163,7 @@ static void undelivered_webhook_is_delivered_after_restart(void **state)
             nap();
     }
     assert_true(tried);
-    assert_true(snap(&r, NULL, NULL, 0) >= 1);
+    assert_true(snap(r, NULL, NULL, 0) >= 1);
 
     /* /v1/status reports the failing notifier */
     cJSON *st = te_it_get_json(&srv, "/v1/status");
@@ -250,9 +176,7 @@ static void undelivered_webhook_is_delivered_after_restart(void **state)
     cJSON_Delete(st);
 
     te_it_kill9(&srv);
-    pthread_mutex_lock(&r.lock);
-    r.fail = false;
-    pthread_mutex_unlock(&r.lock);
+    te_it_recv_set_fail(r, false);
     assert_int_equal(te_it_start(&srv, extra), 0);
 
     /* delivered from the outbox: the rule itself does not fire again */
@@ -260,7 +184,7 @@ static void undelivered_webhook_is_delivered_after_restart(void **state)
     int ok = 0;
     char bodies[16384];
     while (te_it_now_ms() < deadline) {
-        snap(&r, &ok, bodies, sizeof(bodies));
+        snap(r, &ok, bodies, sizeof(bodies));
         if (ok)
             break;
         nap();
@@ -272,17 +196,17 @@ static void undelivered_webhook_is_delivered_after_restart(void **state)
 
     assert_int_equal(te_it_stop(&srv, SIGTERM, 10000), 0);
     te_it_cleanup(&srv);
-    receiver_stop(&r);
+    te_it_recv_stop(r);
 }
 
 static void ack_holds_repeats_and_silence_holds_notifications(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r, false);
+    te_it_recv_t *r = te_it_recv_start(false);
+    assert_non_null(r);
     te_it_srv_t srv;
     char cfg[600], dir[400];
-    setup_engine(&srv, r.port, ", repeat_every = \"1s\"", cfg, sizeof(cfg), dir, sizeof(dir));
+    setup_engine(&srv, te_it_recv_port(r), ", repeat_every = \"1s\"", cfg, sizeof(cfg), dir, sizeof(dir));
     const char *extra[] = {"--config", cfg, "--scripts", dir, NULL};
     assert_int_equal(te_it_start(&srv, extra), 0);
     post_error(&srv, "openai");
@@ -333,11 +257,11 @@ static void ack_holds_repeats_and_silence_holds_notifications(void **state)
     while (te_it_now_ms() < until)
         nap();
     int before_ok = 0;
-    snap(&r, &before_ok, NULL, 0);
+    snap(r, &before_ok, NULL, 0);
     post_error(&srv, "anthropic");
     assert_true(wait_delivery(&srv, "anthropic", "suppressed", "silenced by", 10000));
     char bodies[16384];
-    snap(&r, NULL, bodies, sizeof(bodies));
+    snap(r, NULL, bodies, sizeof(bodies));
     assert_null(strstr(bodies, "anthropic"));
     cJSON *silenced = te_it_get_json(&srv, "/v1/alerts?state=silenced");
     char *text = cJSON_PrintUnformatted(silenced);
@@ -355,7 +279,7 @@ static void ack_holds_repeats_and_silence_holds_notifications(void **state)
     int64_t deadline = te_it_now_ms() + 10000;
     bool seen = false;
     while (!seen && te_it_now_ms() < deadline) {
-        snap(&r, NULL, bodies, sizeof(bodies));
+        snap(r, NULL, bodies, sizeof(bodies));
         seen = strstr(bodies, "anthropic") != NULL;
         if (!seen)
             nap();
@@ -364,7 +288,7 @@ static void ack_holds_repeats_and_silence_holds_notifications(void **state)
 
     assert_int_equal(te_it_stop(&srv, SIGTERM, 10000), 0);
     te_it_cleanup(&srv);
-    receiver_stop(&r);
+    te_it_recv_stop(r);
 }
 
 int main(void)

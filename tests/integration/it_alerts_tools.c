@@ -37,85 +37,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
-
-/* ---------- a webhook receiver: answers 200, keeps every body ---------- */
-
-typedef struct receiver {
-    int lfd, port;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    int requests;
-    char body[4][8192];
-} receiver_t;
-
-static void *serve(void *arg)
-{
-    receiver_t *r = arg;
-    for (;;) {
-        int fd = accept(r->lfd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        char buf[16384];
-        size_t len = 0;
-        long want = -1;
-        char *body = NULL;
-        while (len < sizeof(buf) - 1) {
-            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            buf[len] = '\0';
-            char *end = strstr(buf, "\r\n\r\n");
-            if (end && want < 0) {
-                char *cl = strcasestr(buf, "content-length:");
-                want = cl ? strtol(cl + 15, NULL, 10) : 0;
-                body = end + 4;
-            }
-            if (body && (long)(len - (size_t)(body - buf)) >= want)
-                break;
-        }
-        pthread_mutex_lock(&r->lock);
-        if (body && r->requests < 4)
-            snprintf(r->body[r->requests], sizeof(r->body[0]), "%s", body);
-        if (body)
-            r->requests++;
-        pthread_mutex_unlock(&r->lock);
-        const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        ssize_t w = write(fd, ok, sizeof(ok) - 1);
-        (void)w;
-        close(fd);
-    }
-}
-
-static void receiver_start(receiver_t *r)
-{
-    memset(r, 0, sizeof(*r));
-    pthread_mutex_init(&r->lock, NULL);
-    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(r->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    getsockname(r->lfd, (struct sockaddr *)&a, &alen);
-    r->port = ntohs(a.sin_port);
-    assert_int_equal(listen(r->lfd, 16), 0);
-    pthread_create(&r->thread, NULL, serve, r);
-}
-
-static void receiver_stop(receiver_t *r)
-{
-    shutdown(r->lfd, SHUT_RDWR);
-    close(r->lfd);
-    pthread_join(r->thread, NULL);
-    pthread_mutex_destroy(&r->lock);
-}
-
-static int receiver_count(receiver_t *r)
-{
-    pthread_mutex_lock(&r->lock);
-    int n = r->requests;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
+#include "harness_recv.h"
 
 /* A loopback port nothing listens on (bound, then closed). */
 static int dead_port(void)
@@ -278,8 +200,8 @@ static void alerts_test_evaluates_stored_events(void **state)
 static void alerts_trigger_reaches_the_webhook(void **state)
 {
     (void)state;
-    receiver_t r;
-    receiver_start(&r);
+    te_it_recv_t *r = te_it_recv_start(false);
+    assert_non_null(r);
     te_it_srv_t srv;
     char cfg[600], extra[512];
     assert_int_equal(te_it_init(&srv), 0);
@@ -288,7 +210,7 @@ static void alerts_trigger_reaches_the_webhook(void **state)
              "timeout = \"2s\" }\n"
              "notifier \"dead\" { type = \"webhook\", url = \"http://127.0.0.1:%d/alerts\", "
              "timeout = \"2s\", retries = 0 }\n",
-             r.port, dead_port());
+             te_it_recv_port(r), dead_port());
     const char rule[] =
         "local te = require \"te\"\n"
         "te.rule { name = \"llm-errors\", kind = \"llm_call\", group_by = { \"provider\", \"model\" },\n"
@@ -313,9 +235,11 @@ static void alerts_trigger_reaches_the_webhook(void **state)
                                 "openai/m errors"));
     free(out);
     free(err);
-    assert_int_equal(receiver_count(&r), 1); /* the command waited for the delivery */
+    assert_int_equal(te_it_recv_count(r, NULL), 1); /* the command waited for the delivery */
 
-    cJSON *j = cJSON_Parse(r.body[0]);
+    char *b0 = te_it_recv_body(r, 0);
+    cJSON *j = cJSON_Parse(b0);
+    free(b0);
     assert_non_null(j);
     assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "version")), 1);
     assert_string_equal(str_of(j, "status"), "firing");
@@ -341,8 +265,10 @@ static void alerts_trigger_reaches_the_webhook(void **state)
                         "--group", "model=m", "--status", "resolved", "--config", cfg,
                         "--data", srv.data, NULL};
     assert_int_equal(te_it_run_cli(t2, NULL, 0, NULL, NULL), 0);
-    assert_int_equal(receiver_count(&r), 2);
-    j = cJSON_Parse(r.body[1]);
+    assert_int_equal(te_it_recv_count(r, NULL), 2);
+    char *b1 = te_it_recv_body(r, 1);
+    j = cJSON_Parse(b1);
+    free(b1);
     assert_non_null(j);
     assert_string_equal(str_of(j, "status"), "resolved");
     al = cJSON_GetObjectItem(j, "alert");
@@ -363,10 +289,10 @@ static void alerts_trigger_reaches_the_webhook(void **state)
     assert_int_equal(te_it_run_cli(t4, NULL, 0, NULL, &err), 2);
     assert_non_null(strstr(err, "did you mean \"provider\""));
     free(err);
-    assert_int_equal(receiver_count(&r), 2);
+    assert_int_equal(te_it_recv_count(r, NULL), 2);
 
     te_it_cleanup(&srv);
-    receiver_stop(&r);
+    te_it_recv_stop(r);
 }
 
 /* ---------- alerts watch ---------- */

@@ -23,66 +23,13 @@
 #include <cmocka.h>
 
 #include "harness.h"
-
-typedef struct receiver {
-    int lfd, port;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    int requests;
-    char body[8192];
-} receiver_t;
-
-/* Answers 200 to every POST and keeps the first body. */
-static void *serve(void *arg)
-{
-    receiver_t *r = arg;
-    for (;;) {
-        int fd = accept(r->lfd, NULL, NULL);
-        if (fd < 0)
-            return NULL;
-        char buf[16384];
-        size_t len = 0;
-        long want = -1;
-        char *body = NULL;
-        while (len < sizeof(buf) - 1) {
-            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            buf[len] = '\0';
-            char *end = strstr(buf, "\r\n\r\n");
-            if (end && want < 0) {
-                char *cl = strcasestr(buf, "content-length:");
-                want = cl ? strtol(cl + 15, NULL, 10) : 0;
-                body = end + 4;
-            }
-            if (body && (long)(len - (size_t)(body - buf)) >= want)
-                break;
-        }
-        pthread_mutex_lock(&r->lock);
-        if (body && r->requests++ == 0)
-            snprintf(r->body, sizeof(r->body), "%s", body);
-        pthread_mutex_unlock(&r->lock);
-        const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        ssize_t w = write(fd, ok, sizeof(ok) - 1);
-        (void)w;
-        close(fd);
-    }
-}
+#include "harness_recv.h"
 
 static void firing_rule_posts_to_its_webhook(void **state)
 {
     (void)state;
-    receiver_t r = {0};
-    pthread_mutex_init(&r.lock, NULL);
-    r.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(r.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    getsockname(r.lfd, (struct sockaddr *)&a, &alen);
-    r.port = ntohs(a.sin_port);
-    assert_int_equal(listen(r.lfd, 16), 0);
-    pthread_create(&r.thread, NULL, serve, &r);
+    te_it_recv_t *r = te_it_recv_start(false);
+    assert_non_null(r);
 
     te_it_srv_t srv;
     char cfg_text[512], cfg[600], path[600], dir[400];
@@ -93,7 +40,7 @@ static void firing_rule_posts_to_its_webhook(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(cfg_text, sizeof(cfg_text),
              "notifier \"hook\" { type = \"webhook\", url = \"http://127.0.0.1:%d/alerts\", "
-             "timeout = \"2s\" }\n", r.port);
+             "timeout = \"2s\" }\n", te_it_recv_port(r));
     assert_int_equal(te_it_write_file(&srv, "telemetry.lua", cfg_text, strlen(cfg_text), cfg,
                                       sizeof(cfg)), 0);
     const char rule[] =
@@ -116,19 +63,10 @@ static void firing_rule_posts_to_its_webhook(void **state)
     assert_int_equal(resp.status, 200);
     te_it_resp_free(&resp);
 
-    int64_t deadline = te_it_now_ms() + 8000;
-    int got = 0;
-    while (te_it_now_ms() < deadline) {
-        pthread_mutex_lock(&r.lock);
-        got = r.requests;
-        pthread_mutex_unlock(&r.lock);
-        if (got)
-            break;
-        struct timespec ts = {0, 20 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_true(got >= 1);
-    cJSON *j = cJSON_Parse(r.body);
+    assert_true(te_it_recv_wait(r, 1, 8000) >= 1);
+    char *first = te_it_recv_body(r, 0);
+    cJSON *j = cJSON_Parse(first);
+    free(first);
     assert_non_null(j);
     assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "version")), 1);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")), "firing");
@@ -144,10 +82,7 @@ static void firing_rule_posts_to_its_webhook(void **state)
 
     assert_int_equal(te_it_stop(&srv, SIGTERM, 10000), 0);
     te_it_cleanup(&srv);
-    shutdown(r.lfd, SHUT_RDWR);
-    close(r.lfd);
-    pthread_join(r.thread, NULL);
-    pthread_mutex_destroy(&r.lock);
+    te_it_recv_stop(r);
 }
 
 int main(void)
