@@ -465,13 +465,16 @@ static int add_rollup(qctx_t *c, int f, int64_t bucket, int64_t sid, int64_t n, 
     return te_qsketch_merge(fs->sk, n, mn, mx, sketch, sketch_len, c->err);
 }
 
-/* One rollup_1h row (TE_SQL_ROLLUP_SCAN columns). */
+/* One rollup_1h row (TE_SQL_ROLLUP_SCAN columns; TE_SQL_ROLLUP_SCAN_NOSK has
+ * no sketch column: the field needs no percentile). */
 static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
 {
+    bool sk = sqlite3_column_count(s) > 6;
     return add_rollup(c, f, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                       sqlite3_column_int64(s, 2), sqlite3_column_double(s, 3),
                       sqlite3_column_double(s, 4), sqlite3_column_double(s, 5),
-                      sqlite3_column_blob(s, 6), (size_t)sqlite3_column_bytes(s, 6), NULL);
+                      sk ? sqlite3_column_blob(s, 6) : NULL,
+                      sk ? (size_t)sqlite3_column_bytes(s, 6) : 0, NULL);
 }
 
 /* Cells of one rollup_1m row inside [lo, hi). */
@@ -701,24 +704,33 @@ static int scan_rollup(qctx_t *c, int64_t kid, const seg_t *sg)
         sqlite3_finalize(s);
         return rc;
     }
+    /* the sketch is the row's last and largest column (often on overflow
+     * pages): fields that need no percentile do not read it */
+    sqlite3_stmt *nosk = NULL;
     src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_SCAN, -1, &s, NULL);
-    if (src != SQLITE_OK)
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_SCAN_NOSK, -1, &nosk, NULL);
+    if (src != SQLITE_OK) {
+        sqlite3_finalize(s);
         return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    }
     for (int f = -1; rc == 0 && f < (int)c->nfields; f++) {
-        sqlite3_bind_int64(s, 1, kid);
-        sqlite3_bind_text(s, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, sg->lo);
-        sqlite3_bind_int64(s, 4, sg->hi);
-        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            rc = add_rollup_row(c, f, s);
+        sqlite3_stmt *q = f >= 0 && c->want_vals[f] ? s : nosk;
+        sqlite3_bind_int64(q, 1, kid);
+        sqlite3_bind_text(q, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, sg->lo);
+        sqlite3_bind_int64(q, 4, sg->hi);
+        while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+            rc = add_rollup_row(c, f, q);
             if (rc < 0)
                 break;
         }
         if (rc == 0 && src != SQLITE_DONE)
             rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
-        sqlite3_reset(s);
+        sqlite3_reset(q);
     }
     sqlite3_finalize(s);
+    sqlite3_finalize(nosk);
     return rc;
 }
 

@@ -84,6 +84,9 @@
 #define TE_SQL_ROLLUP_SCAN                                                           \
     "SELECT bucket, series_id, n, sum, min, max, sketch FROM rollup_1h"              \
     " WHERE kind_id = ?1 AND field = ?2 AND bucket >= ?3 AND bucket < ?4"
+#define TE_SQL_ROLLUP_SCAN_NOSK                                                      \
+    "SELECT bucket, series_id, n, sum, min, max FROM rollup_1h"                      \
+    " WHERE kind_id = ?1 AND field = ?2 AND bucket >= ?3 AND bucket < ?4"
 #define TE_SQL_ROLLUP_1M_SCAN                                                        \
     "SELECT bucket, series_id, data FROM rollup_1m"                                  \
     " WHERE kind_id = ?1 AND bucket >= ?2 AND bucket < ?3"
