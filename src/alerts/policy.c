@@ -462,9 +462,14 @@ size_t te_policy_recheck(te_policy_t *p, int64_t now_ns, te_policy_cb cb, void *
             const char *now_status = a->state == TE_ALERT_FIRING ? "firing"
                                      : a->state == TE_ALERT_RESOLVED ? "resolved"
                                                                      : NULL;
-            if (!now_status || (e->last_status && strcmp(e->last_status, now_status) == 0) ||
-                held(p, a, now_ns, a->state == TE_ALERT_RESOLVED, reason, sizeof(reason)))
+            if (!now_status || (e->last_status && strcmp(e->last_status, now_status) == 0))
                 continue;
+            if (held(p, a, now_ns, a->state == TE_ALERT_RESOLVED, reason, sizeof(reason))) {
+                /* calmed down while silenced or inhibited: a firing alert is
+                 * notified once the hold ends (the branch below) */
+                e->notified = false;
+                continue;
+            }
             e->last_status = now_status;
             e->notified = a->state == TE_ALERT_FIRING;
             cb(ud, a, now_status);

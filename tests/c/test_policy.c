@@ -456,6 +456,34 @@ static void flapping_one_notification_then_calm(void **state)
     te_policy_free(p);
 }
 
+/* An alert that calms down while silenced is notified (firing) once the
+ * silence ends, not lost between the two. */
+static void flapping_that_calms_while_silenced_fires_after_the_silence(void **state)
+{
+    (void)state;
+    te_policy_opts_t o = {4, 10 * M, NULL, 0};
+    te_policy_t *p = te_policy_new(&o);
+    te_alert_t a;
+    uint64_t rng = 15;
+    mk(&a, "err-rate", "openai", TE_SEV_WARNING);
+    for (int i = 0; i <= 4; i++) /* F R F R F(flapping, notified) */
+        step(p, &a, &NOW, i % 2 == 0, T0 + i * M, &rng,
+             i % 2 == 0 ? TE_ALERT_T_FIRING : TE_ALERT_T_RESOLVED);
+    assert_true(a.flapping);
+    assert_int_equal(a.state, TE_ALERT_FIRING);
+    silence(p, "sil-f", "provider=openai", T0 + 5 * M, T0 + 30 * M);
+    rec_t r = {0};
+    /* calm at 14 min, but silenced: nothing */
+    assert_int_equal(te_policy_recheck(p, T0 + 14 * M + 1, on_recheck, &r), 0);
+    assert_int_equal(te_policy_recheck(p, T0 + 20 * M, on_recheck, &r), 0);
+    /* the silence ends: the firing alert is notified once */
+    assert_int_equal(te_policy_recheck(p, T0 + 30 * M, on_recheck, &r), 1);
+    assert_string_equal(r.status, "firing");
+    assert_int_equal(te_policy_recheck(p, T0 + 31 * M, on_recheck, &r), 0);
+    te_alert_clear(&a);
+    te_policy_free(p);
+}
+
 /* The receiver's last word was "flapping": when the alert calms down
  * resolved, the resolution must go out even though "resolved" was also the
  * last status sent before it started flapping. */
@@ -659,6 +687,7 @@ int main(void)
         cmocka_unit_test(ack_holds_repeats_not_resolution_nor_next_episode),
         cmocka_unit_test(ack_of_a_pending_alert_and_restore),
         cmocka_unit_test(flapping_one_notification_then_calm),
+        cmocka_unit_test(flapping_that_calms_while_silenced_fires_after_the_silence),
         cmocka_unit_test(flapping_that_calms_resolved_sends_resolved),
         cmocka_unit_test(repeats_do_not_count_as_flap_changes),
         cmocka_unit_test(matcher_parse_errors_name_the_text),
