@@ -208,6 +208,37 @@ int te_sketch_add(te_sketch_t *s, double v)
     return 0;
 }
 
+int te_sketch_add_all(te_sketch_t *s, const double *v, size_t n)
+{
+    bool collapsed = false;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (!isfinite(x))
+            continue;
+        store *st = x >= DBL_MIN ? &s->pos : x <= -DBL_MIN ? &s->neg : NULL;
+        if (st) {
+            int64_t k = key_of(s, fabs(x));
+            /* the common case inline: inside the array and the range */
+            if (st->total && k >= st->lo && k <= st->hi) {
+                st->counts[k - st->offset]++;
+                st->total++;
+            } else if (store_add(s, st, k, 1, &collapsed) < 0) {
+                return TE_ENOMEM;
+            }
+        } else {
+            s->zero++;
+        }
+        s->count++;
+        s->sum += x;
+        if (x < s->min)
+            s->min = x;
+        if (x > s->max)
+            s->max = x;
+    }
+    s->collapsed = s->collapsed || collapsed;
+    return 0;
+}
+
 /* Merges src's store into dst's; the fit happens first, so the only
  * failure (ENOMEM) leaves dst unchanged. */
 static int store_merge(te_sketch_t *s, store *dst, const store *src, bool *collapsed)

@@ -66,6 +66,11 @@ void te_sketch_free(te_sketch_t *s);
  * when the bucket array cannot grow. On failure nothing changes. */
 int te_sketch_add(te_sketch_t *s, double v);
 
+/* Adds the finite values of v[0, n) (others are skipped), as n calls of
+ * te_sketch_add would, in one loop: the rollups' bulk path. Returns 0 or
+ * TE_ENOMEM (the values before the failing one are in). */
+int te_sketch_add_all(te_sketch_t *s, const double *v, size_t n);
+
 /* Adds every value of src into dst (bucket counts add; count, sum, min, max
  * combine). src is unchanged; dst keeps its own max_buckets. Returns 0;
  * TE_EINVAL (err says why) when the two relative accuracies differ or

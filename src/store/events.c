@@ -314,7 +314,8 @@ int te_store_insert(te_store_t *st, const te_event_t *ev, bool *stored, te_err_t
     if (stored)
         *stored = is_new;
     if (is_new)
-        return te_rollup_add(st, kid, sid, ev->ts_ns, ev->fields_blob,
+        return te_rollup_add(st, kid, sid, ev->ts_ns, sqlite3_last_insert_rowid(st->db),
+                             ev->fields_blob,
                              ev->fields_blob ? ev->fields_blob_len : 0, err);
     return 0;
 }

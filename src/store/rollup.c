@@ -7,21 +7,25 @@
  * THREAD: one thread at a time per te_store_t (the writer for the write
  * side; any reader for the helpers).
  *
- * The one idea: a bucket's row is written once, when it is closed, from
- * the raw events themselves. Per kind, watermarks w1m / w1h (rollup_state,
- * sql_v4.h) split time: events before w are in the rollup tables, events
- * at or after w are not (the planner reads raw events there). At commit,
- * for each kind the transaction touched, the watermark moves up to
- * min(newest event, now) - GRACE, floored to the resolution; the raw
- * events between the old and the new watermark are read once through the
- * (kind_id, ts_ns) index, aggregated in memory and written as whole rows,
- * in the same transaction as the new watermark. So an insert of an
- * in-order event costs nothing here, nothing lives only in memory (a
- * crash, a rollback or a second writer process, e.g. `ingest` while
- * `serve` runs, cannot lose or double anything: whoever advances a
- * watermark reads the committed raw rows under the write lock), and the
- * cost is one index scan per event per resolution, amortised over whole
- * minutes.
+ * The one idea: a bucket's row is written once, when its hour is closed.
+ * Per kind, watermarks w1m / w1h (rollup_state, sql_v4.h) split time:
+ * events before w are in the rollup tables, events at or after w are not
+ * (the planner reads raw events there). At commit, for each kind the
+ * transaction touched, the watermark moves up to min(newest event, now) -
+ * GRACE, floored to the hour, and the hours it passes are written as
+ * whole rows in the same transaction as the new watermark.
+ *
+ * Where those rows come from: each stored event at or after w also goes
+ * into the hour builder (rollup_hour.c), so closing an hour reads nothing
+ * back. Memory is only trusted when the database agrees: before writing
+ * [w, new w) from memory, the advance counts the raw events there and
+ * sums their rowids (one covering index range); any difference (a second
+ * writer process such as `ingest` while `serve` runs, a rollback, events
+ * stored before this process opened, memory dropped over its bound) makes
+ * it read those hours back raw, in time order, through the same builder.
+ * So a crash, a rollback or another writer cannot lose or double
+ * anything: whoever advances a watermark does it under the write lock
+ * from what is committed.
  *
  * Late events (ts below a watermark: out-of-order delivery, re-ingest,
  * backfill) are accumulated per transaction (n, sum, min, max, and a
@@ -46,10 +50,13 @@
 #include <string.h>
 
 #include "../core/time.h"
+#include "rollup_int.h"
 #include "sql.h"
-#include "store_int.h"
 
 #define FLUSH_EVERY 20000u
+/* the hour builder's memory bound: past it, what the inserts gave it is
+ * dropped (read back raw), and a raw read writes its hours in parts */
+#define HOUR_BYTES (8u << 20)
 /* events this close to the newest one (or to now) are left raw for a while:
  * in-order stragglers then need no read-merge-write */
 #define GRACE_NS (2 * TE_ROLLUP_1M_NS)
@@ -58,45 +65,8 @@
 /* sketches kept for reuse; more are freed */
 #define POOL_MAX 16384u
 
-typedef struct ent {
-    int64_t kid, sid, bucket;
-    uint32_t field;     /* interned name index; 0 = '' (event count) */
-    uint8_t res;        /* 0: 1m, 1: 1h */
-    int64_t n;
-    double sum, min, max;
-    double v[TE_ROLLUP_VALS]; /* the values while n <= TE_ROLLUP_VALS */
-    te_sketch_t *sk;    /* once n > TE_ROLLUP_VALS (or merged from a stored sketch) */
-} ent_t;
-
-/* Per kind, for the current transaction. */
-typedef struct kstate {
-    int64_t kid;
-    int64_t w[2];           /* w1m, w1h */
-    int64_t archived_before;
-    int64_t max_ts;         /* newest event inserted in this transaction */
-    bool touched;
-} kstate_t;
-
-struct te_rollup {
-    /* interned field names; index 0 is "" */
-    te_series_map_t fmap;
-    char **fnames;
-    size_t *flens;
-    size_t nfields, cap_fields;
-    /* accumulators: entries + open-addressing index (uint32 index + 1; 0 empty) */
-    ent_t *ents;
-    size_t nents, cap_ents;
-    uint32_t *idx;
-    size_t idx_cap;
-    /* sketch pool */
-    te_sketch_t **pool;
-    size_t npool, cap_pool;
-    /* per-kind state of this transaction */
-    kstate_t *ks;
-    size_t nks, cap_ks;
-    sqlite3_stmt *get1m, *put1m, *get1h, *put1h, *state_st, *set_w, *raw_st;
-    bool off;           /* te_store_set_rollups(false): no watermark moves */
-};
+typedef te_rollup_ent_t ent_t;
+typedef te_rollup_kstate_t kstate_t;
 
 int64_t te_rollup_bucket(int64_t ts, int64_t res_ns)
 {
@@ -207,7 +177,7 @@ static void idx_rebuild(struct te_rollup *r)
     }
 }
 
-static ent_t *ent_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t bucket,
+ent_t *te_rollup_ent(struct te_rollup *r, int64_t kid, int64_t sid, int64_t bucket,
                       uint32_t field, uint8_t res)
 {
     if ((r->nents + 1) * 2 > r->idx_cap && idx_grow(r) < 0)
@@ -234,14 +204,14 @@ static ent_t *ent_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t buc
     return e;
 }
 
-static te_sketch_t *sketch_take(struct te_rollup *r)
+te_sketch_t *te_rollup_sketch_take(struct te_rollup *r)
 {
     if (r->npool)
         return r->pool[--r->npool];
     return te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL);
 }
 
-static void sketch_give(struct te_rollup *r, te_sketch_t *sk)
+void te_rollup_sketch_give(struct te_rollup *r, te_sketch_t *sk)
 {
     if (!sk)
         return;
@@ -263,13 +233,11 @@ static void sketch_give(struct te_rollup *r, te_sketch_t *sk)
     r->pool[r->npool++] = sk;
 }
 
-/* Adds one value to an accumulator (NaN never reaches here). */
-/* Moves the kept values of e into a (new) sketch. */
-static int ent_sketch(struct te_rollup *r, ent_t *e)
+int te_rollup_ent_sketch(struct te_rollup *r, ent_t *e)
 {
     if (e->sk)
         return 0;
-    e->sk = sketch_take(r);
+    e->sk = te_rollup_sketch_take(r);
     if (!e->sk)
         return TE_ENOMEM;
     for (int64_t i = 0; i < e->n && i < TE_ROLLUP_VALS; i++)
@@ -278,11 +246,11 @@ static int ent_sketch(struct te_rollup *r, ent_t *e)
     return 0;
 }
 
-static int ent_add(struct te_rollup *r, ent_t *e, double v)
+int te_rollup_ent_add(struct te_rollup *r, ent_t *e, double v)
 {
     if (!e->sk && e->n < TE_ROLLUP_VALS)
         e->v[e->n] = v;
-    else if (ent_sketch(r, e) < 0 || sk_add(e->sk, v) < 0)
+    else if (te_rollup_ent_sketch(r, e) < 0 || sk_add(e->sk, v) < 0)
         return TE_ENOMEM;
     if (e->n == 0 || v < e->min)
         e->min = v;
@@ -293,7 +261,7 @@ static int ent_add(struct te_rollup *r, ent_t *e, double v)
     return 0;
 }
 
-static int field_index(struct te_rollup *r, const char *name, size_t len, uint32_t *out)
+int te_rollup_field(struct te_rollup *r, const char *name, size_t len, uint32_t *out)
 {
     uint64_t h = te_store_hash(name, len, 11);
     te_series_slot_t *s = te_series_map_find(&r->fmap, 0, name, len, h);
@@ -339,7 +307,7 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
     for (uint8_t res = 0; res < 2; res++) {
         if (!(mask & (1u << res)))
             continue;
-        ent_t *e = ent_get(r, kid, sid, bk[res], 0, res);
+        ent_t *e = te_rollup_ent(r, kid, sid, bk[res], 0, res);
         if (!e)
             return TE_ENOMEM;
         e->n++;
@@ -352,13 +320,13 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
         if (isnan(v))
             continue;
         uint32_t f;
-        if (field_index(r, key, klen, &f) < 0)
+        if (te_rollup_field(r, key, klen, &f) < 0)
             return TE_ENOMEM;
         for (uint8_t res = 0; res < 2; res++) {
             if (!(mask & (1u << res)))
                 continue;
-            ent_t *e = ent_get(r, kid, sid, bk[res], f, res);
-            if (!e || ent_add(r, e, v) < 0)
+            ent_t *e = te_rollup_ent(r, kid, sid, bk[res], f, res);
+            if (!e || te_rollup_ent_add(r, e, v) < 0)
                 return TE_ENOMEM;
         }
     }
@@ -369,7 +337,7 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
 
 /* Merges a stored value set (n0 values: sum0, min0, max0, and a sketch blob
  * when n0 > 2) into accumulator e. */
-static int ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double sum0, double min0,
+int te_rollup_ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double sum0, double min0,
                             double max0, const void *blob, size_t blen, te_err_t *err)
 {
     if (n0 <= 0)
@@ -381,9 +349,9 @@ static int ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double su
     if (n0 <= 2 || !blob) {
         /* the stored values are exactly {min0, max0} */
         double s = e->sum;
-        int rc = ent_add(r, e, min0);
+        int rc = te_rollup_ent_add(r, e, min0);
         if (rc == 0 && n0 == 2)
-            rc = ent_add(r, e, max0);
+            rc = te_rollup_ent_add(r, e, max0);
         e->sum = s + sum0;
         return rc < 0 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory") : 0;
     }
@@ -398,7 +366,7 @@ static int ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double su
             if (sk_add(old, e->v[i]) < 0)
                 rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     }
-    sketch_give(r, e->sk);
+    te_rollup_sketch_give(r, e->sk);
     e->sk = old;
     if (rc == 0) {
         e->min = e->n == 0 || min0 < e->min ? min0 : e->min;
@@ -407,222 +375,6 @@ static int ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double su
         e->sum += sum0;
     }
     return rc;
-}
-
-/* ---------- 1-hour rows: one per field ---------- */
-
-static int flush_1h(te_store_t *st, struct te_rollup *r, ent_t *e, bool merge, te_err_t *err)
-{
-    sqlite3_stmt *g = r->get1h, *p = r->put1h;
-    const char *fname = r->fnames[e->field];
-    int flen = (int)r->flens[e->field];
-    int rc = SQLITE_DONE, ret = 0;
-    if (!merge)
-        goto put;
-    sqlite3_bind_int64(g, 1, e->kid);
-    sqlite3_bind_text(g, 2, fname, flen, SQLITE_STATIC);
-    sqlite3_bind_int64(g, 3, e->bucket);
-    sqlite3_bind_int64(g, 4, e->sid);
-    rc = sqlite3_step(g);
-    if (rc == SQLITE_ROW) {
-        ret = ent_merge_stored(r, e, sqlite3_column_int64(g, 0), sqlite3_column_double(g, 1),
-                               sqlite3_column_double(g, 2), sqlite3_column_double(g, 3),
-                               sqlite3_column_blob(g, 4), (size_t)sqlite3_column_bytes(g, 4), err);
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(g);
-    if (rc != SQLITE_DONE)
-        return te_store_sqlerr(st, rc, err, "read rollup");
-    if (ret < 0)
-        return ret;
-put:;
-    unsigned char *blob = NULL;
-    size_t blen = 0;
-    if (e->field != 0 && e->n > 2 &&
-        (ent_sketch(r, e) < 0 || te_sketch_encode(e->sk, &blob, &blen) < 0))
-        return te_err_set(err, TE_ENOMEM, "rollup: cannot encode a sketch");
-    sqlite3_bind_int64(p, 1, e->kid);
-    sqlite3_bind_text(p, 2, fname, flen, SQLITE_STATIC);
-    sqlite3_bind_int64(p, 3, e->bucket);
-    sqlite3_bind_int64(p, 4, e->sid);
-    sqlite3_bind_int64(p, 5, e->n);
-    if (e->field == 0) {
-        for (int i = 6; i <= 9; i++)
-            sqlite3_bind_null(p, i);
-    } else {
-        sqlite3_bind_double(p, 6, e->sum);
-        sqlite3_bind_double(p, 7, e->min);
-        sqlite3_bind_double(p, 8, e->max);
-        if (blob)
-            sqlite3_bind_blob(p, 9, blob, (int)blen, free);
-        else
-            sqlite3_bind_null(p, 9);
-    }
-    rc = sqlite3_step(p);
-    sqlite3_reset(p);
-    sqlite3_clear_bindings(p);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
-}
-
-/* ---------- 1-minute rows: one per (series, hour), minutes packed ---------- */
-
-/* Blob (version 1; integers LEB128 varints, doubles 8 bytes little-endian):
- *   u8 1 | varint nnames | nnames x (varint len, bytes) | varint ncells |
- *   ncells x (u8 minute, varint name index, varint n, values)
- * sorted by (minute, name); name '' is the event count (no values); other
- * cells hold n <= TE_ROLLUP_VALS: the n values themselves (f64 each), else
- * f64 sum, f64 min, f64 max, varint sketch length, sketch blob
- * (te_sketch_encode). Most minutes of most series hold a few events, and
- * a value costs 8 bytes where a sketch costs ~50. */
-
-typedef struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    bool oom;
-} wbuf_t;
-
-static void wb_put(wbuf_t *b, const void *src, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 256;
-        while (ncap < b->len + n)
-            ncap *= 2;
-        unsigned char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void wb_varint(wbuf_t *b, uint64_t v)
-{
-    unsigned char t[10];
-    size_t n = 0;
-    do {
-        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    wb_put(b, t, n);
-}
-
-static void wb_f64(wbuf_t *b, double d)
-{
-    uint64_t u;
-    unsigned char t[8];
-    memcpy(&u, &d, 8);
-    for (int i = 0; i < 8; i++)
-        t[i] = (unsigned char)(u >> (8 * i));
-    wb_put(b, t, 8);
-}
-
-typedef struct rbuf {
-    const unsigned char *p;
-    size_t len, pos;
-} rbuf_t;
-
-static bool rb_varint(rbuf_t *b, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (b->pos >= b->len)
-            return false;
-        unsigned char c = b->p[b->pos++];
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
-static bool rb_f64(rbuf_t *b, double *d)
-{
-    if (b->len - b->pos < 8)
-        return false;
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)b->p[b->pos + i] << (8 * i);
-    b->pos += 8;
-    memcpy(d, &u, 8);
-    return true;
-}
-
-#define MAX_ROW_NAMES 4096
-
-int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
-                      te_err_t *err)
-{
-    rbuf_t b = {blob, len, 0};
-    uint64_t nn, nc;
-    const char *names[MAX_ROW_NAMES];
-    size_t lens[MAX_ROW_NAMES];
-    if (len < 1 || b.p[0] != 1)
-        goto bad;
-    b.pos = 1;
-    if (!rb_varint(&b, &nn) || nn > MAX_ROW_NAMES)
-        goto bad;
-    for (uint64_t i = 0; i < nn; i++) {
-        uint64_t l;
-        if (!rb_varint(&b, &l) || l > b.len - b.pos)
-            goto bad;
-        names[i] = (const char *)b.p + b.pos;
-        lens[i] = (size_t)l;
-        b.pos += l;
-    }
-    if (!rb_varint(&b, &nc))
-        goto bad;
-    for (uint64_t i = 0; i < nc; i++) {
-        te_rollup_cell_t c = {0};
-        uint64_t ni, n;
-        if (b.pos >= b.len)
-            goto bad;
-        c.minute = b.p[b.pos++];
-        if (c.minute >= 60 || !rb_varint(&b, &ni) || ni >= nn || !rb_varint(&b, &n) ||
-            n > INT64_MAX)
-            goto bad;
-        c.field = names[ni];
-        c.field_len = lens[ni];
-        c.n = (int64_t)n;
-        if (c.field_len > 0) {
-            if (n == 0)
-                goto bad;
-            if (n <= TE_ROLLUP_VALS) {
-                for (uint64_t k = 0; k < n; k++) {
-                    if (!rb_f64(&b, &c.vals[k]))
-                        goto bad;
-                    c.sum += c.vals[k];
-                    if (k == 0 || c.vals[k] < c.min)
-                        c.min = c.vals[k];
-                    if (k == 0 || c.vals[k] > c.max)
-                        c.max = c.vals[k];
-                }
-                c.nvals = (int)n;
-            } else {
-                uint64_t sl;
-                if (!rb_f64(&b, &c.sum) || !rb_f64(&b, &c.min) || !rb_f64(&b, &c.max) ||
-                    !rb_varint(&b, &sl) || sl > b.len - b.pos)
-                    goto bad;
-                c.sketch = b.p + b.pos;
-                c.sketch_len = (size_t)sl;
-                b.pos += sl;
-            }
-        }
-        int rc = cb(&c, ud);
-        if (rc)
-            return rc;
-    }
-    if (b.pos != b.len)
-        goto bad;
-    return 0;
-bad:
-    return te_err_set(err, TE_EPARSE, "rollup: bad 1-minute row at byte %zu (run `db check`)",
-                      b.pos);
 }
 
 typedef struct decode_ctx {
@@ -635,18 +387,18 @@ static int merge_cell(const te_rollup_cell_t *c, void *ud)
 {
     decode_ctx_t *d = ud;
     uint32_t f;
-    if (field_index(d->r, c->field, c->field_len, &f) < 0)
+    if (te_rollup_field(d->r, c->field, c->field_len, &f) < 0)
         return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
-    ent_t *e = ent_get(d->r, d->kid, d->sid, d->hour + c->minute * TE_ROLLUP_1M_NS, f, 0);
+    ent_t *e = te_rollup_ent(d->r, d->kid, d->sid, d->hour + c->minute * TE_ROLLUP_1M_NS, f, 0);
     if (!e)
         return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
     if (c->nvals > 0) {
         for (int k = 0; k < c->nvals; k++)
-            if (ent_add(d->r, e, c->vals[k]) < 0)
+            if (te_rollup_ent_add(d->r, e, c->vals[k]) < 0)
                 return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
         return 0;
     }
-    return ent_merge_stored(d->r, e, c->n, c->sum, c->min, c->max, c->sketch, c->sketch_len,
+    return te_rollup_ent_merge_stored(d->r, e, c->n, c->sum, c->min, c->max, c->sketch, c->sketch_len,
                             d->err);
 }
 
@@ -670,86 +422,6 @@ static bool same_row(const ent_t *a, const ent_t *b)
     return a->res == 0 && b->res == 0 && a->kid == b->kid && a->sid == b->sid &&
            te_rollup_bucket(a->bucket, TE_ROLLUP_1H_NS) ==
                te_rollup_bucket(b->bucket, TE_ROLLUP_1H_NS);
-}
-
-/* Encodes the 1-minute entries [i, j) (one row) and writes the row. */
-static int put_1m(te_store_t *st, struct te_rollup *r, size_t i, size_t j, te_err_t *err)
-{
-    wbuf_t b = {0};
-    uint32_t map[MAX_ROW_NAMES];  /* row name index -> field */
-    size_t nn = 0;
-    int64_t events = 0;
-    unsigned char v = 1;
-    for (size_t k = i; k < j; k++) {
-        ent_t *e = &r->ents[k];
-        size_t x = 0;
-        while (x < nn && map[x] != e->field)
-            x++;
-        if (x == nn) {
-            if (nn == MAX_ROW_NAMES)
-                return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
-                                  MAX_ROW_NAMES);
-            map[nn++] = e->field;
-        }
-        if (e->field == 0)
-            events += e->n;
-    }
-    wb_put(&b, &v, 1);
-    wb_varint(&b, nn);
-    for (size_t x = 0; x < nn; x++) {
-        wb_varint(&b, r->flens[map[x]]);
-        wb_put(&b, r->fnames[map[x]], r->flens[map[x]]);
-    }
-    wb_varint(&b, j - i);
-    int64_t hour = te_rollup_bucket(r->ents[i].bucket, TE_ROLLUP_1H_NS);
-    for (size_t k = i; k < j; k++) {
-        ent_t *e = &r->ents[k];
-        size_t x = 0;
-        while (map[x] != e->field)
-            x++;
-        unsigned char minute = (unsigned char)((e->bucket - hour) / TE_ROLLUP_1M_NS);
-        wb_put(&b, &minute, 1);
-        wb_varint(&b, x);
-        wb_varint(&b, (uint64_t)e->n);
-        if (e->field == 0)
-            continue;
-        if (e->n <= TE_ROLLUP_VALS && !e->sk) {
-            for (int64_t vi = 0; vi < e->n; vi++)
-                wb_f64(&b, e->v[vi]);
-            continue;
-        }
-        if (e->n <= TE_ROLLUP_VALS) { /* never: a sketch comes with n > VALS */
-            free(b.p);
-            return te_err_set(err, TE_EINVAL, "rollup: internal: sketch with %lld values",
-                              (long long)e->n);
-        }
-        unsigned char *sk = NULL;
-        size_t sl = 0;
-        if (!e->sk || te_sketch_encode(e->sk, &sk, &sl) < 0) {
-            free(b.p);
-            return te_err_set(err, TE_ENOMEM, "rollup: cannot encode a sketch");
-        }
-        wb_f64(&b, e->sum);
-        wb_f64(&b, e->min);
-        wb_f64(&b, e->max);
-        wb_varint(&b, sl);
-        wb_put(&b, sk, sl);
-        free(sk);
-    }
-    if (b.oom) {
-        free(b.p);
-        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    }
-    sqlite3_stmt *p = r->put1m;
-    sqlite3_bind_int64(p, 1, r->ents[i].kid);
-    sqlite3_bind_int64(p, 2, hour);
-    sqlite3_bind_int64(p, 3, r->ents[i].sid);
-    sqlite3_bind_int64(p, 4, events);
-    sqlite3_bind_blob(p, 5, b.p, (int)b.len, free);
-    int rc = sqlite3_step(p);
-    sqlite3_reset(p);
-    sqlite3_clear_bindings(p);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
 }
 
 /* Merges the existing 1-minute rows of the touched (series, hour) pairs
@@ -800,7 +472,9 @@ static int flush_1m(te_store_t *st, struct te_rollup *r, bool merge, te_err_t *e
         }
         while (j < r->nents && same_row(&r->ents[i], &r->ents[j]))
             j++;
-        rc = put_1m(st, r, i, j, err);
+        rc = te_rollup_put_1m(st, r, r->ents[i].kid, r->ents[i].sid,
+                              te_rollup_bucket(r->ents[i].bucket, TE_ROLLUP_1H_NS), &r->ents[i],
+                              j - i, err);
         i = j;
     }
     return rc;
@@ -809,7 +483,7 @@ static int flush_1m(te_store_t *st, struct te_rollup *r, bool merge, te_err_t *e
 static void clear_ents(struct te_rollup *r)
 {
     for (size_t i = 0; i < r->nents; i++)
-        sketch_give(r, r->ents[i].sk);
+        te_rollup_sketch_give(r, r->ents[i].sk);
     r->nents = 0;
     if (r->idx)
         memset(r->idx, 0, r->idx_cap * sizeof(*r->idx));
@@ -817,7 +491,7 @@ static void clear_ents(struct te_rollup *r)
 
 /* Writes every accumulator, merged with the rows already stored (merge) or
  * over rows known not to exist yet (a watermark advance's first flush). */
-static int flush_ents(te_store_t *st, bool merge, te_err_t *err)
+int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
     if (r->nents == 0)
@@ -825,15 +499,17 @@ static int flush_ents(te_store_t *st, bool merge, te_err_t *err)
     int rc = flush_1m(st, r, merge, err);
     for (size_t i = 0; rc == 0 && i < r->nents; i++)
         if (r->ents[i].res == 1)
-            rc = flush_1h(st, r, &r->ents[i], merge, err);
+            rc = te_rollup_put_1h(st, r, &r->ents[i], merge, err);
     clear_ents(r);
     return rc;
 }
 
 void te_rollup_discard(te_store_t *st)
 {
-    if (st && st->rollup)
+    if (st && st->rollup) {
         clear_ents(st->rollup);
+        te_rollup_hour_drop(st->rollup, 0, INT64_MAX); /* may hold rolled-back events */
+    }
 }
 
 /* ---------- per-kind state ---------- */
@@ -878,7 +554,7 @@ int te_rollup_begin(te_store_t *st, te_err_t *err)
     return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read rollup state");
 }
 
-int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts,
+int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
                   const unsigned char *fields, size_t fields_len, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
@@ -895,19 +571,23 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts,
     unsigned late = (ts < k->w[0] ? 1u : 0u) | (ts < k->w[1] ? 2u : 0u);
     if (late && add_event(r, kid, sid, ts, fields, fields_len, late) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (late || r->off || k->w[0] != k->w[1])
+        return 0;
+    /* into the hour builder, for the advance that passes its hour; past
+     * the memory bound, everything held goes (those hours are then read
+     * back raw) */
+    if (te_rollup_hour_bytes(r) >= HOUR_BYTES)
+        te_rollup_hour_drop(r, 0, INT64_MAX);
+    if (te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) < 0)
+        te_rollup_hour_drop(r, 0, INT64_MAX); /* not an error: read back raw */
     return 0;
 }
 
-/* Rolls the raw events of kind k between its watermarks and `to` (a whole
- * hour) up into both resolutions and moves both watermarks to `to`,
- * inside the current transaction. */
-static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
+/* The generic path of an advance: raw events of [from, to) into the
+ * generic accumulators, for watermarks that differ. */
+static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1];
-    if (to <= from)
-        return 0;
-    int rc = flush_ents(st, true, err); /* start from empty accumulators */
     /* rows at or above the old watermark do not exist until this advance
      * writes them: the first flush needs no read-merge */
     bool merge = false;
@@ -915,7 +595,7 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
     sqlite3_bind_int64(s, 1, k->kid);
     sqlite3_bind_int64(s, 2, from);
     sqlite3_bind_int64(s, 3, to);
-    int src = SQLITE_DONE;
+    int rc = 0, src = SQLITE_DONE;
     while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(s, 0);
         unsigned mask = (ts >= k->w[0] ? 1u : 0u) | (ts >= k->w[1] ? 2u : 0u);
@@ -925,17 +605,107 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
                       (size_t)sqlite3_column_bytes(s, 2), mask) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         else if (r->nents >= FLUSH_EVERY) {
-            rc = flush_ents(st, merge, err);
+            rc = te_rollup_flush_ents(st, merge, err);
             merge = true;
         }
     }
     sqlite3_reset(s);
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(st, src, err, "roll up raw events");
-    if (rc == 0)
-        rc = flush_ents(st, merge, err);
-    if (rc < 0)
+    return rc == 0 ? te_rollup_flush_ents(st, merge, err) : rc;
+}
+
+/* The hour builder fed from the raw events of [from, to) (whole hours),
+ * read in time order: an hour is written when the scan passes it. */
+static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    /* hours flushed early (over the memory bound) are merged into later */
+    int64_t cur = INT64_MIN, merge_upto = INT64_MIN;
+    size_t base = te_rollup_hour_bytes(r);
+    sqlite3_stmt *s = r->raw_st;
+    sqlite3_bind_int64(s, 1, k->kid);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to);
+    int rc = 0, src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(s, 0);
+        if (ts < k->archived_before)
+            continue;
+        int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
+        if (hour > cur) {
+            rc = te_rollup_hour_flush(st, k->kid, hour, merge_upto, err);
+            cur = hour;
+        }
+        if (rc == 0 && te_rollup_hour_add(r, k->kid, sqlite3_column_int64(s, 1), ts, 0,
+                                          sqlite3_column_blob(s, 2),
+                                          (size_t)sqlite3_column_bytes(s, 2)) < 0)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        else if (rc == 0 && te_rollup_hour_bytes(r) >= base + HOUR_BYTES) {
+            rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
+            merge_upto = hour;
+        }
+    }
+    sqlite3_reset(s);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(st, src, err, "roll up raw events");
+    return rc == 0 ? te_rollup_hour_flush(st, k->kid, to, merge_upto, err) : rc;
+}
+
+/* Events and rowid sum the database holds for kind kid in [from, to). */
+static int raw_sum(te_store_t *st, int64_t kid, int64_t from, int64_t to, int64_t *n,
+                   int64_t *idsum, te_err_t *err)
+{
+    sqlite3_stmt *s = st->rollup->sum_st;
+    sqlite3_bind_int64(s, 1, kid);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, to);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        *idsum = sqlite3_column_int64(s, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "count raw events");
+}
+
+/* Rolls the events of kind k between its watermarks and `to` (a whole
+ * hour) up into both resolutions and moves both watermarks to `to`,
+ * inside the current transaction.
+ *
+ * The hour builder already holds the events this process stored since
+ * it opened (te_rollup_add); it is trusted for [from, to) only when the
+ * database holds exactly those events there: the same count and the same
+ * sum of rowids (another process's events, a rolled-back transaction, an
+ * event stored before this process opened or over the memory bound all
+ * show). Otherwise the hours are read back raw. */
+static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1];
+    if (to <= from)
+        return 0;
+    int rc = te_rollup_flush_ents(st, true, err); /* late events first */
+    if (rc == 0 && k->w[0] != k->w[1]) {
+        /* only a database left half-way by an older version */
+        rc = advance_ents(st, k, from, to, err);
+    } else if (rc == 0) {
+        int64_t mn, ms, dn = -1, ds = 0;
+        te_rollup_hour_drop(r, k->kid, from); /* rolled up by another process */
+        te_rollup_hour_sum(r, k->kid, from, to, &mn, &ms);
+        rc = raw_sum(st, k->kid, from, to, &dn, &ds, err);
+        if (rc == 0 && mn == dn && ms == ds) {
+            rc = te_rollup_hour_flush(st, k->kid, to, INT64_MIN, err);
+        } else if (rc == 0) {
+            te_rollup_hour_drop(r, k->kid, to);
+            rc = advance_raw(st, k, from, to, err);
+        }
+    }
+    if (rc < 0) {
+        te_rollup_hour_drop(r, 0, INT64_MAX);
         return rc;
+    }
     for (int res = 0; res < 2; res++)
         if (k->w[res] < to)
             k->w[res] = to;
@@ -944,7 +714,7 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
     sqlite3_bind_int64(w, 2, k->w[0]);
     sqlite3_bind_int64(w, 3, k->w[1]);
     sqlite3_bind_int64(w, 4, INT64_MIN);
-    src = sqlite3_step(w);
+    int src = sqlite3_step(w);
     sqlite3_reset(w);
     return src == SQLITE_DONE ? 0 : te_store_sqlerr(st, src, err, "write rollup state");
 }
@@ -954,7 +724,7 @@ int te_rollup_flush(te_store_t *st, te_err_t *err)
     struct te_rollup *r = st->rollup;
     if (!r)
         return 0;
-    int rc = flush_ents(st, true, err); /* late events */
+    int rc = te_rollup_flush_ents(st, true, err); /* late events */
     if (r->off)
         return rc;
     int64_t now = te_time_now_ns();
@@ -1089,13 +859,13 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     st->rollup = r;
     uint32_t f;
-    if (field_index(r, "", 0, &f) < 0)
+    if (te_rollup_field(r, "", 0, &f) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     const char *sql[] = {TE_SQL_ROLLUP_1M_GET,    TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_GET,
                          TE_SQL_ROLLUP_PUT,       TE_SQL_ROLLUP_STATE_ALL, TE_SQL_ROLLUP_SET_W,
-                         TE_SQL_ROLLUP_RAW};
+                         TE_SQL_ROLLUP_RAW,       TE_SQL_ROLLUP_RAW_SUM};
     sqlite3_stmt **slot[] = {&r->get1m,    &r->put1m, &r->get1h, &r->put1h,
-                             &r->state_st, &r->set_w, &r->raw_st};
+                             &r->state_st, &r->set_w, &r->raw_st, &r->sum_st};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
         if (rc != SQLITE_OK)
@@ -1110,6 +880,7 @@ void te_rollup_close(te_store_t *st)
     if (!r)
         return;
     clear_ents(r);
+    te_rollup_hour_free(r); /* gives its sketches to the pool first */
     for (size_t i = 0; i < r->npool; i++)
         te_sketch_free(r->pool[i]);
     free(r->pool);
@@ -1128,6 +899,7 @@ void te_rollup_close(te_store_t *st)
     sqlite3_finalize(r->state_st);
     sqlite3_finalize(r->set_w);
     sqlite3_finalize(r->raw_st);
+    sqlite3_finalize(r->sum_st);
     free(r);
     st->rollup = NULL;
 }

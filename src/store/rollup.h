@@ -48,11 +48,12 @@ void te_rollup_close(te_store_t *st);
  * just began (under the write lock). Returns 0, TE_ENOMEM or TE_ESQLITE. */
 int te_rollup_begin(te_store_t *st, te_err_t *err);
 
-/* Notes one newly stored event (kind kid, series sid): below a watermark it
- * goes into the late accumulators, otherwise only the kind's newest time
- * is noted. An event older than its kind's archive mark is skipped (its
+/* Notes one newly stored event (kind kid, series sid, its rowid): below a
+ * watermark it goes into the late accumulators, otherwise into the hour
+ * builder (rollup_hour.c), whose rows the advance past its hour writes.
+ * An event older than its kind's archive mark is skipped (its
  * contribution is already rolled up). Returns 0 or TE_ENOMEM. */
-int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts,
+int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
                   const unsigned char *fields, size_t fields_len, te_err_t *err);
 
 /* Before COMMIT: merges the late accumulators into their rows, then moves

@@ -15,7 +15,7 @@
  * range; WITHOUT ROWID keeps the row in the key's b-tree.
  *
  * rollup_1m: one row per (kind, hour, series) whose blob packs that hour's
- * minutes (format in rollup.c: per minute the event count and, per field,
+ * minutes (format in rollup_row.c: per minute the event count and, per field,
  * the values when n <= 8, else sum, min, max and a sketch); n = events of
  * the hour. Minutes of sparse series would otherwise cost a row each. A
  * rowid table (with a unique index) rather than WITHOUT ROWID: its rows are
@@ -76,6 +76,10 @@
 /* raw events of a kind in [?2, ?3), for rolling them up */
 #define TE_SQL_ROLLUP_RAW                                                            \
     "SELECT ts_ns, series_id, fields FROM events"                                    \
+    " WHERE kind_id = ?1 AND ts_ns >= ?2 AND ts_ns < ?3 ORDER BY ts_ns"
+/* ids are the rowid, in the index: a covering count */
+#define TE_SQL_ROLLUP_RAW_SUM                                                        \
+    "SELECT count(*), sum(id) FROM events"                                           \
     " WHERE kind_id = ?1 AND ts_ns >= ?2 AND ts_ns < ?3"
 #define TE_SQL_KIND_TS_RANGE                                                         \
     "SELECT min(ts_ns), max(ts_ns) FROM events WHERE kind_id = ?1"

@@ -242,6 +242,39 @@ static void sketch_merge_equals_single_adds(void **state)
     te_sketch_free(empty);
 }
 
+/* The bulk add encodes byte for byte like one te_sketch_add per value,
+ * skipping what te_sketch_add refuses (NaN, infinities), also when values
+ * stretch and collapse a small store. */
+static void sketch_add_all_equals_single_adds(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        uint32_t cap = round ? 64 : 0;
+        te_sketch_t *one = new_sketch(0, cap), *bulk = new_sketch(0, cap);
+        double v[1000];
+        for (int i = 0; i < 1000; i++) {
+            v[i] = i % 97 == 0 ? NAN : i % 89 == 0 ? -INFINITY : i % 83 == 0 ? 0.0 : gen_mixed();
+            if (round && i % 7 == 0)
+                v[i] = ldexp(1.0, (i % 200) - 100); /* far apart: collapses */
+            te_sketch_add(one, v[i]);
+        }
+        assert_int_equal(te_sketch_add_all(bulk, v, 400), 0);
+        assert_int_equal(te_sketch_add_all(bulk, v + 400, 600), 0);
+        unsigned char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        assert_int_equal(te_sketch_encode(one, &a, &al), 0);
+        assert_int_equal(te_sketch_encode(bulk, &b, &bl), 0);
+        assert_int_equal(al, bl);
+        assert_memory_equal(a, b, al);
+        assert_int_equal(te_sketch_collapsed(one), te_sketch_collapsed(bulk));
+        assert_true(te_sketch_sum(one) == te_sketch_sum(bulk));
+        free(a);
+        free(b);
+        te_sketch_free(one);
+        te_sketch_free(bulk);
+    }
+}
+
 static void sketch_merge_accuracy_mismatch_rejected(void **state)
 {
     te_sketch_t *a = new_sketch(0.01, 0), *b = new_sketch(0.02, 0);
@@ -512,6 +545,7 @@ int main(void)
         cmocka_unit_test(sketch_new_params_checked_at_both_limits),
         cmocka_unit_test(sketch_add_nonfinite_rejected_unchanged),
         cmocka_unit_test(sketch_merge_equals_single_adds),
+        cmocka_unit_test(sketch_add_all_equals_single_adds),
         cmocka_unit_test(sketch_merge_accuracy_mismatch_rejected),
         cmocka_unit_test(sketch_encode_decode_round_trip),
         cmocka_unit_test(sketch_decode_truncated_blobs_fail_cleanly),

@@ -1,0 +1,484 @@
+/*
+ * rollup_hour.c - the hour builder: the rows of whole hours, from events
+ * as they are stored (te_rollup_add) or from raw events read back in time
+ * order (a watermark advance that cannot trust what it holds, rollup.c).
+ *
+ * THREAD: as rollup.h: the thread that owns the read-write store.
+ *
+ * One slot per (kind, series, hour) holds the hour as columns: per field,
+ * its values and the minute of each; per minute, its events. When a
+ * watermark passes an hour, that hour's slots are written at once: the
+ * packed 1-minute row is encoded from the columns minute by minute, and
+ * each field's 1-hour sketch is made from the same cells (small cells'
+ * values added, big cells' sketches merged). A column that got a value
+ * out of minute order is put in order first (a stable counting sort).
+ *
+ * Why columns and not the generic accumulators (te_rollup_ent: a hash
+ * lookup per series, bucket, field and resolution, ~150 bytes each): an
+ * hour's accumulators do not fit in cache, so an event cost some ten cache
+ * misses, and writing needed a sort of every cell. Here an event costs
+ * one slot lookup and an append per field; its fields are matched by their
+ * position in the slot's previous event; sketches are built at write time,
+ * one hot in cache at a time. The 1-hour sums add value by value as the
+ * events came, as the generic path does.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/event.h"
+#include "rollup_int.h"
+
+typedef te_rollup_ent_t ent_t;
+typedef te_rollup_slot_t slot_t;
+typedef te_rollup_col_t col_t;
+
+static uint64_t slot_hash(int64_t sid, int64_t hour)
+{
+    /* series ids are unique across kinds: the kind need not be hashed */
+    uint64_t h = (uint64_t)sid * 0x9E3779B97F4A7C15ull ^ (uint64_t)hour;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static void sidx_rebuild(struct te_rollup *r)
+{
+    if (!r->sidx)
+        return;
+    size_t mask = r->sidx_cap - 1;
+    memset(r->sidx, 0, r->sidx_cap * sizeof(*r->sidx));
+    for (size_t i = 0; i < r->nslots; i++) {
+        size_t j = slot_hash(r->slots[i].sid, r->slots[i].hour) & mask;
+        while (r->sidx[j])
+            j = (j + 1) & mask;
+        r->sidx[j] = (uint32_t)i + 1;
+    }
+}
+
+/* A buffer p of *cap elements of sz bytes regrown to hold need (doubling,
+ * from first): the new buffer, or NULL on ENOMEM (p is then unchanged). */
+static void *regrow(void *p, size_t *cap, size_t need, size_t sz, size_t first)
+{
+    size_t ncap = *cap ? *cap * 2 : first;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(p, ncap * sz);
+    if (np)
+        *cap = ncap;
+    return np;
+}
+
+/* Makes array p (capacity cap) hold need elements; false on ENOMEM. */
+#define ENSURE(p, cap, need, first)                                                 \
+    ((need) <= (cap) || ((tmp = regrow((p), &(cap), (need), sizeof(*(p)), (first))) != NULL && \
+                         ((p) = tmp, true)))
+
+static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t hour)
+{
+    if ((r->nslots + 1) * 2 > r->sidx_cap) {
+        size_t ncap = r->sidx_cap ? r->sidx_cap * 2 : 256;
+        uint32_t *ni = malloc(ncap * sizeof(*ni));
+        if (!ni)
+            return NULL;
+        free(r->sidx);
+        r->sidx = ni;
+        r->sidx_cap = ncap;
+        sidx_rebuild(r);
+    }
+    size_t mask = r->sidx_cap - 1;
+    size_t j = slot_hash(sid, hour) & mask;
+    while (r->sidx[j]) {
+        slot_t *s = &r->slots[r->sidx[j] - 1];
+        if (s->sid == sid && s->hour == hour)
+            return s;
+        j = (j + 1) & mask;
+    }
+    size_t old = r->cap_slots;
+    void *tmp;
+    if (!ENSURE(r->slots, r->cap_slots, r->nslots + 1, 128))
+        return NULL;
+    if (old != r->cap_slots)
+        memset(r->slots + old, 0, (r->cap_slots - old) * sizeof(slot_t));
+    /* a spare slot keeps its buffers from an earlier hour */
+    slot_t *s = &r->slots[r->nslots];
+    s->kid = kid;
+    s->sid = sid;
+    s->hour = hour;
+    s->nev = s->idsum = 0;
+    memset(s->ev, 0, sizeof(s->ev));
+    s->ncols = s->norder = 0;
+    r->sidx[j] = (uint32_t)++r->nslots;
+    r->hour_bytes += sizeof(slot_t);
+    return s;
+}
+
+/* The column of the field at blob position pos: the field at that
+ * position in the slot's previous event, most times. */
+static col_t *slot_col(struct te_rollup *r, slot_t *s, size_t pos, const char *key, size_t len)
+{
+    if (pos < s->norder) {
+        col_t *c = &s->cols[s->order[pos]];
+        if (r->flens[c->field] == len && memcmp(r->fnames[c->field], key, len) == 0)
+            return c;
+    }
+    uint32_t f;
+    if (te_rollup_field(r, key, len, &f) < 0)
+        return NULL;
+    size_t j = 0;
+    while (j < s->ncols && s->cols[j].field != f)
+        j++;
+    void *tmp;
+    if (j == s->ncols) {
+        size_t old = s->cap_cols;
+        if (!ENSURE(s->cols, s->cap_cols, j + 1, 8))
+            return NULL;
+        memset(s->cols + old, 0, (s->cap_cols - old) * sizeof(col_t));
+        col_t *c = &s->cols[j]; /* a spare column keeps its buffers */
+        c->field = f;
+        c->n = 0;
+        c->sum = c->min = c->max = 0;
+        c->sorted = true;
+        s->ncols++;
+        r->hour_bytes += sizeof(col_t);
+    }
+    if (!ENSURE(s->order, s->cap_order, pos + 1, 8))
+        return NULL;
+    while (s->norder <= pos) /* positions skipped (NaN values) point at column 0 */
+        s->order[s->norder++] = 0;
+    s->order[pos] = (uint32_t)j;
+    return &s->cols[j];
+}
+
+int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
+                       const unsigned char *fields, size_t fields_len)
+{
+    int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
+    uint8_t m = (uint8_t)((ts - hour) / TE_ROLLUP_1M_NS);
+    slot_t *s = slot_get(r, kid, sid, hour);
+    if (!s)
+        return TE_ENOMEM;
+    s->ev[m]++;
+    s->nev++;
+    s->idsum = (int64_t)((uint64_t)s->idsum + (uint64_t)rowid);
+    size_t pos = 0, k = 0, klen;
+    const char *key;
+    double v;
+    void *tmp;
+    for (; fields && te_fields_blob_next(fields, fields_len, &pos, &key, &klen, &v); k++) {
+        if (isnan(v))
+            continue;
+        col_t *c = slot_col(r, s, k, key, klen);
+        if (!c)
+            return TE_ENOMEM;
+        if (c->n == c->cap) {
+            size_t cap = c->cap;
+            if (!ENSURE(c->v, cap, c->n + 1, 64))
+                return TE_ENOMEM;
+            if (!ENSURE(c->m, c->cap, c->n + 1, 64))
+                return TE_ENOMEM;
+        }
+        if (c->n == 0 || v < c->min)
+            c->min = v;
+        if (c->n == 0 || v > c->max)
+            c->max = v;
+        if (c->n > 0 && m < c->m[c->n - 1])
+            c->sorted = false;
+        c->v[c->n] = v;
+        c->m[c->n++] = m;
+        c->sum += v;
+        r->hour_bytes += sizeof(double) + 1;
+    }
+    return 0;
+}
+
+void te_rollup_hour_sum(const struct te_rollup *r, int64_t kid, int64_t from, int64_t to,
+                        int64_t *nev, int64_t *idsum)
+{
+    uint64_t n = 0, sum = 0;
+    for (size_t i = 0; i < r->nslots; i++) {
+        const slot_t *s = &r->slots[i];
+        if (s->kid == kid && s->hour >= from && s->hour < to) {
+            n += (uint64_t)s->nev;
+            sum += (uint64_t)s->idsum;
+        }
+    }
+    *nev = (int64_t)n;
+    *idsum = (int64_t)sum;
+}
+
+size_t te_rollup_hour_bytes(const struct te_rollup *r)
+{
+    return r->hour_bytes;
+}
+
+/* Adds the finite values of v[0, n) to sk. */
+static int sketch_values(te_sketch_t *sk, const double *v, size_t n)
+{
+    return te_sketch_add_all(sk, v, n);
+}
+
+/* Encodes one field cell of n > TE_ROLLUP_VALS values v (sum, min, max,
+ * sketch) into b and merges its sketch into hsk (when not NULL). */
+static int big_cell(struct te_rollup *r, te_rollup_wbuf_t *b, const double *v, size_t n,
+                    te_sketch_t *hsk, te_err_t *err)
+{
+    double sum = 0, min = v[0], max = v[0];
+    for (size_t i = 0; i < n; i++) {
+        sum += v[i];
+        min = v[i] < min ? v[i] : min;
+        max = v[i] > max ? v[i] : max;
+    }
+    te_sketch_t *sk = te_rollup_sketch_take(r);
+    unsigned char *enc = NULL;
+    size_t elen = 0;
+    int rc = !sk || sketch_values(sk, v, n) < 0 || te_sketch_encode(sk, &enc, &elen) < 0
+                 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory")
+                 : 0;
+    if (rc == 0 && hsk)
+        rc = te_sketch_merge(hsk, sk, err);
+    te_rollup_sketch_give(r, sk);
+    if (rc == 0) {
+        te_rollup_wb_f64(b, sum);
+        te_rollup_wb_f64(b, min);
+        te_rollup_wb_f64(b, max);
+        te_rollup_wb_varint(b, elen);
+        te_rollup_wb_put(b, enc, elen);
+    }
+    free(enc);
+    return rc;
+}
+
+/* Puts column c in minute order (stable: values of a minute keep the order
+ * they came in), through the scratch buffer. */
+static int col_sort(struct te_rollup *r, col_t *c)
+{
+    size_t need = c->n * (sizeof(double) + 1);
+    if (need > r->cap_scratch) {
+        void *np = realloc(r->scratch, need);
+        if (!np)
+            return TE_ENOMEM;
+        r->scratch = np;
+        r->cap_scratch = need;
+    }
+    double *v = r->scratch;
+    uint8_t *m = (uint8_t *)(v + c->n);
+    size_t at[61] = {0};
+    for (size_t i = 0; i < c->n; i++)
+        at[c->m[i] + 1]++;
+    for (int x = 0; x < 60; x++)
+        at[x + 1] += at[x];
+    for (size_t i = 0; i < c->n; i++) {
+        size_t d = at[c->m[i]]++;
+        v[d] = c->v[i];
+        m[d] = c->m[i];
+    }
+    memcpy(c->v, v, c->n * sizeof(double));
+    memcpy(c->m, m, c->n);
+    c->sorted = true;
+    return 0;
+}
+
+/* Writes slot s's rows (over rows known not to exist): the 1-minute row,
+ * the hour's event count, and per column its 1-hour row. */
+static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
+{
+    te_rollup_wbuf_t *b = &r->hbuf;
+    if (s->ncols + 1 > TE_ROLLUP_MAX_ROW_NAMES)
+        return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
+                          TE_ROLLUP_MAX_ROW_NAMES);
+    for (size_t j = 0; j < s->ncols; j++)
+        if (!s->cols[j].sorted && col_sort(r, &s->cols[j]) < 0)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    te_sketch_t **hsk = s->ncols ? calloc(s->ncols, sizeof(*hsk) + sizeof(size_t)) : NULL;
+    size_t *at = hsk ? (size_t *)(hsk + s->ncols) : NULL; /* next value per column */
+    int rc = 0;
+    if (s->ncols && !hsk)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    for (size_t j = 0; j < s->ncols; j++)
+        if (s->cols[j].n > 2 && !(hsk[j] = te_rollup_sketch_take(r)))
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    /* names: '' (index 0), then the columns; cells by (minute, name) */
+    b->len = 0;
+    b->oom = false;
+    unsigned char version = 1;
+    te_rollup_wb_put(b, &version, 1);
+    te_rollup_wb_varint(b, s->ncols + 1);
+    te_rollup_wb_varint(b, 0);
+    for (size_t j = 0; j < s->ncols; j++) {
+        uint32_t f = s->cols[j].field;
+        te_rollup_wb_varint(b, r->flens[f]);
+        te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
+    }
+    size_t ncells = 0;
+    for (int m = 0; m < 60; m++)
+        ncells += s->ev[m] > 0;
+    for (size_t j = 0; j < s->ncols; j++)
+        for (size_t i = 0; i < s->cols[j].n; i++)
+            ncells += i == 0 || s->cols[j].m[i] != s->cols[j].m[i - 1];
+    te_rollup_wb_varint(b, ncells);
+    for (unsigned char m = 0; rc == 0 && m < 60; m++) {
+        if (!s->ev[m])
+            continue;
+        te_rollup_wb_put(b, &m, 1);
+        te_rollup_wb_varint(b, 0);
+        te_rollup_wb_varint(b, s->ev[m]);
+        for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
+            col_t *c = &s->cols[j];
+            size_t i = at[j], e = i;
+            while (e < c->n && c->m[e] == m)
+                e++;
+            if (e == i)
+                continue;
+            at[j] = e;
+            const double *v = c->v + i;
+            size_t n = e - i;
+            te_rollup_wb_put(b, &m, 1);
+            te_rollup_wb_varint(b, j + 1);
+            te_rollup_wb_varint(b, n);
+            if (n > TE_ROLLUP_VALS) {
+                rc = big_cell(r, b, v, n, hsk[j], err);
+                continue;
+            }
+            for (size_t x = 0; x < n; x++)
+                te_rollup_wb_f64(b, v[x]);
+            if (hsk[j] && sketch_values(hsk[j], v, n) < 0)
+                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        }
+    }
+    if (rc == 0 && b->oom)
+        rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (rc == 0)
+        rc = te_rollup_put_1m_blob(st, r, s->kid, s->sid, s->hour, s->nev, b->p, b->len, err);
+    ent_t e = {.kid = s->kid, .sid = s->sid, .bucket = s->hour, .res = 1, .n = s->nev};
+    if (rc == 0)
+        rc = te_rollup_put_1h(st, r, &e, false, err);
+    for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
+        col_t *c = &s->cols[j];
+        e = (ent_t){.kid = s->kid, .sid = s->sid, .bucket = s->hour, .field = c->field,
+                    .res = 1, .n = (int64_t)c->n, .sum = c->sum, .min = c->min, .max = c->max,
+                    .sk = hsk[j]};
+        rc = te_rollup_put_1h(st, r, &e, false, err);
+    }
+    for (size_t j = 0; j < s->ncols; j++)
+        te_rollup_sketch_give(r, hsk[j]);
+    free(hsk);
+    return rc;
+}
+
+/* Hands slot s to the generic accumulators, which merge it with the rows
+ * already stored (te_rollup_flush_ents): the rare path of an hour too big
+ * to hold, written in parts. */
+static int slot_to_ents(struct te_rollup *r, slot_t *s, te_err_t *err)
+{
+    for (int m = 0; m < 60; m++) {
+        if (!s->ev[m])
+            continue;
+        ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour + m * TE_ROLLUP_1M_NS, 0, 0);
+        if (!e)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        e->n += s->ev[m];
+    }
+    ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour, 0, 1);
+    if (!e)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    e->n += s->nev;
+    for (size_t j = 0; j < s->ncols; j++) {
+        col_t *c = &s->cols[j];
+        if (!te_rollup_ent(r, s->kid, s->sid, s->hour, c->field, 1))
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        for (size_t x = 0; x < c->n; x++) {
+            int64_t mb = s->hour + c->m[x] * TE_ROLLUP_1M_NS;
+            /* the hour's accumulator exists: looking it up second cannot
+             * move the minute's */
+            e = te_rollup_ent(r, s->kid, s->sid, mb, c->field, 0);
+            ent_t *h = e ? te_rollup_ent(r, s->kid, s->sid, s->hour, c->field, 1) : NULL;
+            if (!h || te_rollup_ent_add(r, e, c->v[x]) < 0 || te_rollup_ent_add(r, h, c->v[x]) < 0)
+                return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        }
+    }
+    return 0;
+}
+
+/* Frees slot s's accounting and empties it (its buffers stay). */
+static void slot_reset(struct te_rollup *r, slot_t *s)
+{
+    for (size_t j = 0; j < s->ncols; j++)
+        r->hour_bytes -= sizeof(col_t) + s->cols[j].n * (sizeof(double) + 1);
+    r->hour_bytes -= sizeof(slot_t);
+    s->ncols = s->norder = 0;
+}
+
+/* Removes kind kid's slots (kid 0: every kind's) of hours before
+ * before_hour, writing them first when write is set (merged with their
+ * stored rows for hours at or before merge_upto); the others stay, in
+ * place. Returns the first error; every such slot is removed anyway. */
+static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t before_hour,
+                 int64_t merge_upto, bool write, te_err_t *err)
+{
+    size_t keep = 0;
+    bool merged = false;
+    int rc = 0;
+    for (size_t i = 0; i < r->nslots; i++) {
+        slot_t *s = &r->slots[i];
+        if ((kid && s->kid != kid) || s->hour >= before_hour) {
+            if (i != keep) {
+                slot_t t = r->slots[keep];
+                r->slots[keep] = *s;
+                *s = t;
+            }
+            keep++;
+            continue;
+        }
+        if (write && rc == 0 && s->hour <= merge_upto) {
+            rc = slot_to_ents(r, s, err);
+            merged = true;
+        } else if (write && rc == 0) {
+            rc = slot_write(st, r, s, err);
+        }
+        slot_reset(r, s);
+    }
+    if (keep != r->nslots) {
+        r->nslots = keep;
+        sidx_rebuild(r);
+    }
+    if (rc == 0 && merged)
+        rc = te_rollup_flush_ents(st, true, err);
+    return rc;
+}
+
+int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, int64_t merge_upto,
+                         te_err_t *err)
+{
+    return sweep(st, st->rollup, kid, before_hour, merge_upto, true, err);
+}
+
+void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour)
+{
+    sweep(NULL, r, kid, before_hour, INT64_MIN, false, NULL);
+}
+
+void te_rollup_hour_free(struct te_rollup *r)
+{
+    for (size_t i = 0; i < r->cap_slots; i++) {
+        slot_t *s = &r->slots[i];
+        for (size_t j = 0; j < s->cap_cols; j++) {
+            free(s->cols[j].v);
+            free(s->cols[j].m);
+        }
+        free(s->cols);
+        free(s->order);
+    }
+    free(r->slots);
+    free(r->sidx);
+    free(r->hbuf.p);
+    free(r->scratch);
+    r->slots = NULL;
+    r->sidx = NULL;
+    r->scratch = NULL;
+    r->hbuf = (te_rollup_wbuf_t){0};
+    r->cap_slots = r->sidx_cap = r->nslots = r->hour_bytes = r->cap_scratch = 0;
+}

@@ -1,0 +1,198 @@
+/*
+ * rollup_int.h - the inside of the rollup write path, shared by rollup.c
+ * (watermarks, late events, catch-up), rollup_row.c (writing rows) and
+ * rollup_hour.c (building whole hours). Nothing outside src/store
+ * includes it.
+ *
+ * THREAD: as rollup.h: the thread that owns the read-write store.
+ *
+ * Two ways to hold values on their way to a row: the generic accumulator
+ * (te_rollup_ent_t, keyed by series, bucket, field and resolution through
+ * a hash; late events and merges with stored rows) and the hour builder
+ * (rollup_hour.c; raw events of whole hours read in time order). Both end
+ * in the same row writers.
+ */
+#ifndef TE_STORE_ROLLUP_INT_H
+#define TE_STORE_ROLLUP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "rollup.h"
+#include "store_int.h"
+
+/* Most distinct field names one packed 1-minute row may hold. */
+#define TE_ROLLUP_MAX_ROW_NAMES 4096
+
+/* One accumulator: n values of one field (0: the event count, no values)
+ * in one bucket of one series at one resolution. */
+typedef struct te_rollup_ent {
+    int64_t kid, sid, bucket;
+    uint32_t field;     /* interned name index; 0 = '' (event count) */
+    uint8_t res;        /* 0: 1m, 1: 1h */
+    int64_t n;
+    double sum, min, max;
+    double v[TE_ROLLUP_VALS]; /* the values while n <= TE_ROLLUP_VALS */
+    te_sketch_t *sk;    /* once n > TE_ROLLUP_VALS (or merged from a stored sketch) */
+} te_rollup_ent_t;
+
+/* Per kind, for the current transaction. */
+typedef struct te_rollup_kstate {
+    int64_t kid;
+    int64_t w[2];           /* w1m, w1h */
+    int64_t archived_before;
+    int64_t max_ts;         /* newest event inserted in this transaction */
+    bool touched;
+} te_rollup_kstate_t;
+
+/* One field of a slot: the hour's values and the minute of each, in the
+ * order they came (sorted: in minute order too), and their n, sum, min
+ * and max (summed value by value, as a 1-hour accumulator would). */
+typedef struct te_rollup_col {
+    uint32_t field;             /* interned name index */
+    double *v;
+    uint8_t *m;
+    size_t n, cap;
+    double sum, min, max;
+    bool sorted;
+} te_rollup_col_t;
+
+/* One (kind, series, hour) of the hour builder: events per minute, the
+ * count and rowid sum of its events (what the database must also hold
+ * for the slot to be trusted), and one column per field. */
+typedef struct te_rollup_slot {
+    int64_t kid, sid, hour;
+    int64_t nev, idsum;
+    uint32_t ev[60];
+    te_rollup_col_t *cols;
+    size_t ncols, cap_cols;
+    uint32_t *order;            /* blob position -> column (the last event's layout) */
+    size_t norder, cap_order;
+} te_rollup_slot_t;
+
+/* A growing byte buffer; oom latches the first allocation failure. */
+typedef struct te_rollup_wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    bool oom;
+} te_rollup_wbuf_t;
+
+struct te_rollup {
+    /* interned field names; index 0 is "" */
+    te_series_map_t fmap;
+    char **fnames;
+    size_t *flens;
+    size_t nfields, cap_fields;
+    /* accumulators: entries + open-addressing index (uint32 index + 1; 0 empty) */
+    te_rollup_ent_t *ents;
+    size_t nents, cap_ents;
+    uint32_t *idx;
+    size_t idx_cap;
+    /* sketch pool */
+    te_sketch_t **pool;
+    size_t npool, cap_pool;
+    /* per-kind state of this transaction */
+    te_rollup_kstate_t *ks;
+    size_t nks, cap_ks;
+    /* hour builder (rollup_hour.c): slots in use [0, nslots), spare ones
+     * (with their buffers) up to cap_slots; index as for ents */
+    te_rollup_slot_t *slots;
+    size_t nslots, cap_slots, hour_bytes;
+    te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
+    void *scratch;              /* slot_write's per-column arrays */
+    size_t cap_scratch;
+    uint32_t *sidx;
+    size_t sidx_cap;
+    sqlite3_stmt *get1m, *put1m, *get1h, *put1h, *state_st, *set_w, *raw_st,
+        *sum_st;
+    bool off;           /* te_store_set_rollups(false): no watermark moves */
+};
+
+/* --- rollup.c: accumulators --- */
+
+/* Interns a field name. Returns 0 or TE_ENOMEM. */
+int te_rollup_field(struct te_rollup *r, const char *name, size_t len, uint32_t *out);
+
+/* The accumulator for a key, made empty when new; NULL on ENOMEM. */
+te_rollup_ent_t *te_rollup_ent(struct te_rollup *r, int64_t kid, int64_t sid, int64_t bucket,
+                               uint32_t field, uint8_t res);
+
+/* Adds one value (never NaN) to e. Returns 0 or TE_ENOMEM. */
+int te_rollup_ent_add(struct te_rollup *r, te_rollup_ent_t *e, double v);
+
+/* Moves the kept values of e into a sketch (a no-op once it has one).
+ * Returns 0 or TE_ENOMEM. */
+int te_rollup_ent_sketch(struct te_rollup *r, te_rollup_ent_t *e);
+
+/* Merges a stored value set (n0 values: sum0, min0, max0, and a sketch
+ * blob when n0 > 2) into e. Returns 0, TE_EPARSE or TE_ENOMEM. */
+int te_rollup_ent_merge_stored(struct te_rollup *r, te_rollup_ent_t *e, int64_t n0, double sum0,
+                               double min0, double max0, const void *blob, size_t blen,
+                               te_err_t *err);
+
+/* An empty sketch of TE_ROLLUP_ACCURACY from the pool; NULL on ENOMEM. */
+te_sketch_t *te_rollup_sketch_take(struct te_rollup *r);
+
+/* Returns a sketch to the pool (NULL-safe). */
+void te_rollup_sketch_give(struct te_rollup *r, te_sketch_t *sk);
+
+/* Writes every accumulator, merged with the rows already stored (merge)
+ * or over rows known not to exist yet. Returns 0 or TE_E*. */
+int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err);
+
+/* --- rollup_row.c: rows --- */
+
+/* Appends n bytes / a LEB128 varint / a little-endian f64 to b. */
+void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n);
+void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v);
+void te_rollup_wb_f64(te_rollup_wbuf_t *b, double d);
+
+/* Writes an encoded 1-minute row (blob of len bytes, events in all, see
+ * rollup_row.c for the format) over any row there. Returns 0 or TE_E*. */
+int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid,
+                          int64_t hour, int64_t events, const void *blob, size_t len,
+                          te_err_t *err);
+
+/* Encodes cells[0, n) (1-minute accumulators of one series and hour, in
+ * (minute, field) order) as one packed row and writes it over any row
+ * there. Returns 0 or TE_E*. */
+int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid, int64_t hour,
+                     const te_rollup_ent_t *cells, size_t n, te_err_t *err);
+
+/* Writes the 1-hour row of e (kid, sid, bucket and field set), merged
+ * first with the stored row when merge. Returns 0 or TE_E*. */
+int te_rollup_put_1h(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *e, bool merge,
+                     te_err_t *err);
+
+/* --- rollup_hour.c: the hour builder --- */
+
+/* Adds one event (rowid, series sid of kind kid) to its (series, hour)
+ * slot, in any time order. Returns 0 or TE_ENOMEM. */
+int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
+                       const unsigned char *fields, size_t fields_len);
+
+/* Events and rowid sum of kind kid's slots whose hour lies in [from, to). */
+void te_rollup_hour_sum(const struct te_rollup *r, int64_t kid, int64_t from, int64_t to,
+                        int64_t *nev, int64_t *idsum);
+
+/* Writes the rows of kind kid's slots whose hour is before before_hour and
+ * recycles them. Slots of hours at or before merge_upto may already have
+ * rows (an earlier flush of the same hour): those are merged with them.
+ * Returns 0 or TE_E*. */
+int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, int64_t merge_upto,
+                         te_err_t *err);
+
+/* Drops kind kid's slots whose hour is before before_hour (kid 0: every
+ * slot) without writing them. Cannot fail. */
+void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour);
+
+/* Bytes the hour builder holds for its slots (values and bookkeeping). */
+size_t te_rollup_hour_bytes(const struct te_rollup *r);
+
+/* Frees the hour builder's memory. Cannot fail. */
+void te_rollup_hour_free(struct te_rollup *r);
+
+#endif
