@@ -10,6 +10,8 @@
  *   --compare  events per throughput run, with and without rollups (1000000)
  *   --txn      events per transaction (5000, the ingest CLI's batch)
  *   --compare-only  stop after the throughput runs (for profiling)
+ *   --only on|off   with --compare-only: load only that store (profile one
+ *                   side; the other side's figures are then meaningless)
  * Prints "key=value" lines (bench/rollup.sh turns them into the table).
  *
  * Events go straight through the store API (te_store_insert, as the writer
@@ -216,6 +218,7 @@ int main(int argc, char **argv)
     int64_t events = 10000000, compare = 1000000;
     int txn = 5000;
     bool compare_only = false;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--compare-only") == 0) {
             compare_only = true;
@@ -230,6 +233,8 @@ int main(int argc, char **argv)
             compare = atoll(argv[i + 1]);
         else if (strcmp(argv[i], "--txn") == 0)
             txn = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--only") == 0)
+            only = argv[i + 1];
     }
     if (!dir || events < compare || compare < txn || txn < 1) {
         fprintf(stderr, "usage: bench_rollup --dir DIR [--events N] [--compare N] [--txn N]\n");
@@ -254,13 +259,15 @@ int main(int argc, char **argv)
     for (int round = 0; round < 4; round++) {
         int64_t a = round * part, b = round == 3 ? compare : a + part;
         uint64_t s0 = rng;
-        t_off += load(off, t0, a, b, events, txn);
+        if (!only || strcmp(only, "on") != 0)
+            t_off += load(off, t0, a, b, events, txn);
         c_off += load_cpu;
         uint64_t s1 = rng;
         rng = s0; /* the same events again */
-        t_on += load(on, t0, a, b, events, txn);
+        if (!only || strcmp(only, "off") != 0)
+            t_on += load(on, t0, a, b, events, txn);
         c_on += load_cpu;
-        if (rng != s1)
+        if (!only && rng != s1)
             return 1;
     }
     (void)seed;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -127,8 +128,33 @@ bool te_kind_valid(const char *kind, size_t len);
 bool te_fields_blob_get(const unsigned char *blob, size_t len, const char *key, double *out);
 
 /* Iterates: call with *pos = 0; returns true and sets key/key_len/value for
- * each field, false at the end or on a malformed blob. */
-bool te_fields_blob_next(const unsigned char *blob, size_t len, size_t *pos, const char **key,
-                         size_t *key_len, double *value);
+ * each field, false at the end or on a malformed blob. Inline: the rollups
+ * and raw queries call it for every stored value. */
+static inline bool te_fields_blob_next(const unsigned char *blob, size_t len, size_t *pos,
+                                       const char **key, size_t *key_len, double *value)
+{
+    size_t p = *pos;
+    if (!blob || len == 0)
+        return false;
+    if (p == 0)
+        p = 1; /* skip the count byte */
+    if (p >= len)
+        return false;
+    size_t kl = blob[p];
+    if (kl > len - p - 1 || 8 > len - p - 1 - kl)
+        return false;
+    *key = (const char *)blob + p + 1;
+    *key_len = kl;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(value, blob + p + 1 + kl, 8);
+#else
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)blob[p + 1 + kl + (size_t)i] << (8 * i);
+    memcpy(value, &u, 8);
+#endif
+    *pos = p + 1 + kl + 8;
+    return true;
+}
 
 #endif

@@ -27,16 +27,6 @@ static void put_le64(unsigned char *p, double v)
         p[i] = (unsigned char)(u >> (8 * i));
 }
 
-static double get_le64(const unsigned char *p)
-{
-    uint64_t u = 0;
-    double v;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    memcpy(&v, &u, 8);
-    return v;
-}
-
 void te_fields_blob_write(unsigned char *dst, const te_field_t *fields, size_t n)
 {
     *dst++ = (unsigned char)n;
@@ -48,26 +38,6 @@ void te_fields_blob_write(unsigned char *dst, const te_field_t *fields, size_t n
         put_le64(dst, fields[i].value);
         dst += 8;
     }
-}
-
-bool te_fields_blob_next(const unsigned char *blob, size_t len, size_t *pos, const char **key,
-                         size_t *key_len, double *value)
-{
-    size_t p = *pos;
-    if (!blob || len == 0)
-        return false;
-    if (p == 0)
-        p = 1; /* skip the count byte */
-    if (p >= len)
-        return false;
-    size_t kl = blob[p];
-    if (kl > len - p - 1 || 8 > len - p - 1 - kl)
-        return false;
-    *key = (const char *)blob + p + 1;
-    *key_len = kl;
-    *value = get_le64(blob + p + 1 + kl);
-    *pos = p + 1 + kl + 8;
-    return true;
 }
 
 bool te_fields_blob_get(const unsigned char *blob, size_t len, const char *key, double *out)

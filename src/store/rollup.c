@@ -504,11 +504,29 @@ int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err)
     return rc;
 }
 
+/* Hours up to that of ts (inclusive) need checking against the raw rows. */
+static void verify_through(struct te_rollup *r, int64_t ts)
+{
+    int64_t h = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
+    h = h <= INT64_MAX - TE_ROLLUP_1H_NS ? h + TE_ROLLUP_1H_NS : INT64_MAX;
+    if (h > r->verify_upto)
+        r->verify_upto = h;
+}
+
+/* Empties the hour builder; the hours it held must then be checked. */
+static void hour_forget(struct te_rollup *r)
+{
+    te_rollup_hour_drop(r, 0, INT64_MAX);
+    te_rollup_hour_trim(r);
+    if (r->mem_max_ts != INT64_MIN)
+        verify_through(r, r->mem_max_ts);
+}
+
 void te_rollup_discard(te_store_t *st)
 {
     if (st && st->rollup) {
         clear_ents(st->rollup);
-        te_rollup_hour_drop(st->rollup, 0, INT64_MAX); /* may hold rolled-back events */
+        hour_forget(st->rollup); /* may hold rolled-back events */
     }
 }
 
@@ -533,6 +551,43 @@ static kstate_t *kstate(struct te_rollup *r, int64_t kid)
     return k;
 }
 
+/* Every hour up to each kind's newest stored event needs checking: the
+ * database holds events this process did not see. */
+static int verify_all(te_store_t *st, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    sqlite3_stmt *ks = NULL, *rs = NULL;
+    int rc = sqlite3_prepare_v2(st->db, TE_SQL_KINDS_ALL, -1, &ks, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(st->db, TE_SQL_KIND_TS_RANGE, -1, &rs, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(ks)) == SQLITE_ROW) {
+        sqlite3_bind_int64(rs, 1, sqlite3_column_int64(ks, 0));
+        rc = sqlite3_step(rs);
+        if (rc == SQLITE_ROW && sqlite3_column_type(rs, 1) != SQLITE_NULL)
+            verify_through(r, sqlite3_column_int64(rs, 1));
+        sqlite3_reset(rs);
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(ks);
+    sqlite3_finalize(rs);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read newest events");
+}
+
+/* Notices commits by other connections since the last check. */
+static int check_data_version(te_store_t *st, te_err_t *err)
+{
+    struct te_rollup *r = st->rollup;
+    int rc = sqlite3_step(r->dv_st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(r->dv_st, 0) : 0;
+    sqlite3_reset(r->dv_st);
+    if (rc != SQLITE_ROW)
+        return te_store_sqlerr(st, rc, err, "read data_version");
+    if (v == r->data_version)
+        return 0;
+    r->data_version = v;
+    return verify_all(st, err);
+}
+
 int te_rollup_begin(te_store_t *st, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
@@ -551,7 +606,9 @@ int te_rollup_begin(te_store_t *st, te_err_t *err)
         k->archived_before = sqlite3_column_int64(r->state_st, 3);
     }
     sqlite3_reset(r->state_st);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "read rollup state");
+    if (rc != SQLITE_DONE)
+        return te_store_sqlerr(st, rc, err, "read rollup state");
+    return check_data_version(st, err);
 }
 
 int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
@@ -571,15 +628,23 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
     unsigned late = (ts < k->w[0] ? 1u : 0u) | (ts < k->w[1] ? 2u : 0u);
     if (late && add_event(r, kid, sid, ts, fields, fields_len, late) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    if (late || r->off || k->w[0] != k->w[1])
+    if (late || r->off)
         return 0;
     /* into the hour builder, for the advance that passes its hour; past
-     * the memory bound, everything held goes (those hours are then read
-     * back raw) */
-    if (te_rollup_hour_bytes(r) >= HOUR_BYTES)
-        te_rollup_hour_drop(r, 0, INT64_MAX);
-    if (te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) < 0)
-        te_rollup_hour_drop(r, 0, INT64_MAX); /* not an error: read back raw */
+     * the memory bound (many series, or hours that stay open long), it is
+     * emptied and left alone until an advance: those hours are checked
+     * (and read back raw) then */
+    if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) < HOUR_BYTES &&
+        te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) == 0) {
+        if (ts > r->mem_max_ts)
+            r->mem_max_ts = ts;
+        return 0;
+    }
+    if (!r->hour_full && k->w[0] == k->w[1]) {
+        hour_forget(r);
+        r->hour_full = true;
+    }
+    verify_through(r, ts);
     return 0;
 }
 
@@ -643,6 +708,8 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         else if (rc == 0 && te_rollup_hour_bytes(r) >= base + HOUR_BYTES) {
             rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
+            te_rollup_hour_trim(r);
+            base = te_rollup_hour_bytes(r);
             merge_upto = hour;
         }
     }
@@ -691,19 +758,22 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
         /* only a database left half-way by an older version */
         rc = advance_ents(st, k, from, to, err);
     } else if (rc == 0) {
-        int64_t mn, ms, dn = -1, ds = 0;
+        int64_t mn = 0, ms = 0, dn = 0, ds = 0;
         te_rollup_hour_drop(r, k->kid, from); /* rolled up by another process */
-        te_rollup_hour_sum(r, k->kid, from, to, &mn, &ms);
-        rc = raw_sum(st, k->kid, from, to, &dn, &ds, err);
+        if (from < r->verify_upto) {
+            te_rollup_hour_sum(r, k->kid, from, to, &mn, &ms);
+            rc = raw_sum(st, k->kid, from, to, &dn, &ds, err);
+        }
         if (rc == 0 && mn == dn && ms == ds) {
             rc = te_rollup_hour_flush(st, k->kid, to, INT64_MIN, err);
         } else if (rc == 0) {
             te_rollup_hour_drop(r, k->kid, to);
             rc = advance_raw(st, k, from, to, err);
         }
+        r->hour_full = false; /* the hours it could not hold are behind */
     }
     if (rc < 0) {
-        te_rollup_hour_drop(r, 0, INT64_MAX);
+        hour_forget(r);
         return rc;
     }
     for (int res = 0; res < 2; res++)
@@ -858,20 +928,24 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     if (!r)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     st->rollup = r;
+    r->verify_upto = r->mem_max_ts = INT64_MIN;
+    r->data_version = INT64_MIN; /* the first check always finds a change */
     uint32_t f;
     if (te_rollup_field(r, "", 0, &f) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     const char *sql[] = {TE_SQL_ROLLUP_1M_GET,    TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_GET,
                          TE_SQL_ROLLUP_PUT,       TE_SQL_ROLLUP_STATE_ALL, TE_SQL_ROLLUP_SET_W,
-                         TE_SQL_ROLLUP_RAW,       TE_SQL_ROLLUP_RAW_SUM};
+                         TE_SQL_ROLLUP_RAW,       TE_SQL_ROLLUP_RAW_SUM, TE_SQL_DATA_VERSION};
     sqlite3_stmt **slot[] = {&r->get1m,    &r->put1m, &r->get1h, &r->put1h,
-                             &r->state_st, &r->set_w, &r->raw_st, &r->sum_st};
+                             &r->state_st, &r->set_w, &r->raw_st, &r->sum_st, &r->dv_st};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
         if (rc != SQLITE_OK)
             return te_store_sqlerr(st, rc, err, "prepare rollup statement");
     }
-    return catch_up(st, err);
+    int rc = catch_up(st, err);
+    /* what is stored already was not seen by the builder */
+    return rc < 0 ? rc : check_data_version(st, err);
 }
 
 void te_rollup_close(te_store_t *st)
@@ -900,6 +974,7 @@ void te_rollup_close(te_store_t *st)
     sqlite3_finalize(r->set_w);
     sqlite3_finalize(r->raw_st);
     sqlite3_finalize(r->sum_st);
+    sqlite3_finalize(r->dv_st);
     free(r);
     st->rollup = NULL;
 }
@@ -910,6 +985,10 @@ int te_store_set_rollups(te_store_t *st, bool on, te_err_t *err)
         return te_err_set(err, TE_EINVAL, "store: rollups apply to a read-write store");
     if (st->in_txn)
         return te_err_set(err, TE_EINVAL, "store: cannot switch rollups inside a transaction");
-    st->rollup->off = !on;
-    return 0;
+    struct te_rollup *r = st->rollup;
+    if (!on && !r->off)
+        hour_forget(r); /* what it misses while off is found by verify_all */
+    bool was_off = r->off;
+    r->off = !on;
+    return on && was_off ? verify_all(st, err) : 0;
 }

@@ -60,22 +60,27 @@ static void sidx_rebuild(struct te_rollup *r)
 }
 
 /* A buffer p of *cap elements of sz bytes regrown to hold need (doubling,
- * from first): the new buffer, or NULL on ENOMEM (p is then unchanged). */
-static void *regrow(void *p, size_t *cap, size_t need, size_t sz, size_t first)
+ * from first), counted in r->hour_bytes: the new buffer, or NULL on
+ * ENOMEM (p is then unchanged). */
+static void *regrow(struct te_rollup *r, void *p, size_t *cap, size_t need, size_t sz,
+                    size_t first)
 {
     size_t ncap = *cap ? *cap * 2 : first;
     while (ncap < need)
         ncap *= 2;
     void *np = realloc(p, ncap * sz);
-    if (np)
+    if (np) {
+        r->hour_bytes += (ncap - *cap) * sz;
         *cap = ncap;
+    }
     return np;
 }
 
 /* Makes array p (capacity cap) hold need elements; false on ENOMEM. */
 #define ENSURE(p, cap, need, first)                                                 \
-    ((need) <= (cap) || ((tmp = regrow((p), &(cap), (need), sizeof(*(p)), (first))) != NULL && \
-                         ((p) = tmp, true)))
+    ((need) <= (cap) ||                                                             \
+     ((tmp = regrow(r, (p), &(cap), (need), sizeof(*(p)), (first))) != NULL &&      \
+      ((p) = tmp, true)))
 
 static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t hour)
 {
@@ -85,6 +90,7 @@ static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t h
         if (!ni)
             return NULL;
         free(r->sidx);
+        r->hour_bytes += (ncap - r->sidx_cap) * sizeof(*ni);
         r->sidx = ni;
         r->sidx_cap = ncap;
         sidx_rebuild(r);
@@ -112,7 +118,6 @@ static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t h
     memset(s->ev, 0, sizeof(s->ev));
     s->ncols = s->norder = 0;
     r->sidx[j] = (uint32_t)++r->nslots;
-    r->hour_bytes += sizeof(slot_t);
     return s;
 }
 
@@ -134,7 +139,7 @@ static col_t *slot_col(struct te_rollup *r, slot_t *s, size_t pos, const char *k
     void *tmp;
     if (j == s->ncols) {
         size_t old = s->cap_cols;
-        if (!ENSURE(s->cols, s->cap_cols, j + 1, 8))
+        if (!ENSURE(s->cols, s->cap_cols, j + 1, 4))
             return NULL;
         memset(s->cols + old, 0, (s->cap_cols - old) * sizeof(col_t));
         col_t *c = &s->cols[j]; /* a spare column keeps its buffers */
@@ -143,9 +148,8 @@ static col_t *slot_col(struct te_rollup *r, slot_t *s, size_t pos, const char *k
         c->sum = c->min = c->max = 0;
         c->sorted = true;
         s->ncols++;
-        r->hour_bytes += sizeof(col_t);
     }
-    if (!ENSURE(s->order, s->cap_order, pos + 1, 8))
+    if (!ENSURE(s->order, s->cap_order, pos + 1, 4))
         return NULL;
     while (s->norder <= pos) /* positions skipped (NaN values) point at column 0 */
         s->order[s->norder++] = 0;
@@ -176,9 +180,9 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
             return TE_ENOMEM;
         if (c->n == c->cap) {
             size_t cap = c->cap;
-            if (!ENSURE(c->v, cap, c->n + 1, 64))
+            if (!ENSURE(c->v, cap, c->n + 1, 8))
                 return TE_ENOMEM;
-            if (!ENSURE(c->m, c->cap, c->n + 1, 64))
+            if (!ENSURE(c->m, c->cap, c->n + 1, 8))
                 return TE_ENOMEM;
         }
         if (c->n == 0 || v < c->min)
@@ -190,7 +194,6 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
         c->v[c->n] = v;
         c->m[c->n++] = m;
         c->sum += v;
-        r->hour_bytes += sizeof(double) + 1;
     }
     return 0;
 }
@@ -336,16 +339,19 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
             at[j] = e;
             const double *v = c->v + i;
             size_t n = e - i;
-            te_rollup_wb_put(b, &m, 1);
-            te_rollup_wb_varint(b, j + 1);
-            te_rollup_wb_varint(b, n);
-            if (n > TE_ROLLUP_VALS) {
+            bool small = n <= TE_ROLLUP_VALS;
+            if (!te_rollup_wb_reserve(b, 21 + (small ? n * 8 : 0)))
+                break; /* b->oom, reported below */
+            unsigned char *p = b->p + b->len;
+            *p++ = m;
+            p += te_rollup_put_varint(p, j + 1);
+            p += te_rollup_put_varint(p, n);
+            if (small)
+                p += te_rollup_put_f64s(p, v, n);
+            b->len = (size_t)(p - b->p);
+            if (!small)
                 rc = big_cell(r, b, v, n, hsk[j], err);
-                continue;
-            }
-            for (size_t x = 0; x < n; x++)
-                te_rollup_wb_f64(b, v[x]);
-            if (hsk[j] && sketch_values(hsk[j], v, n) < 0)
+            else if (hsk[j] && sketch_values(hsk[j], v, n) < 0)
                 rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         }
     }
@@ -403,13 +409,24 @@ static int slot_to_ents(struct te_rollup *r, slot_t *s, te_err_t *err)
     return 0;
 }
 
-/* Frees slot s's accounting and empties it (its buffers stay). */
-static void slot_reset(struct te_rollup *r, slot_t *s)
+/* Empties slot s (its buffers stay, for the next slot there). */
+static void slot_reset(slot_t *s)
 {
-    for (size_t j = 0; j < s->ncols; j++)
-        r->hour_bytes -= sizeof(col_t) + s->cols[j].n * (sizeof(double) + 1);
-    r->hour_bytes -= sizeof(slot_t);
     s->ncols = s->norder = 0;
+}
+
+/* Frees slot s's buffers, uncounting them. */
+static void slot_free(struct te_rollup *r, slot_t *s)
+{
+    for (size_t j = 0; j < s->cap_cols; j++) {
+        r->hour_bytes -= s->cols[j].cap * (sizeof(double) + 1);
+        free(s->cols[j].v);
+        free(s->cols[j].m);
+    }
+    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t);
+    free(s->cols);
+    free(s->order);
+    *s = (slot_t){0};
 }
 
 /* Removes kind kid's slots (kid 0: every kind's) of hours before
@@ -439,7 +456,7 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
         } else if (write && rc == 0) {
             rc = slot_write(st, r, s, err);
         }
-        slot_reset(r, s);
+        slot_reset(s);
     }
     if (keep != r->nslots) {
         r->nslots = keep;
@@ -461,17 +478,16 @@ void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour)
     sweep(NULL, r, kid, before_hour, INT64_MIN, false, NULL);
 }
 
+void te_rollup_hour_trim(struct te_rollup *r)
+{
+    for (size_t i = r->nslots; i < r->cap_slots; i++)
+        slot_free(r, &r->slots[i]);
+}
+
 void te_rollup_hour_free(struct te_rollup *r)
 {
-    for (size_t i = 0; i < r->cap_slots; i++) {
-        slot_t *s = &r->slots[i];
-        for (size_t j = 0; j < s->cap_cols; j++) {
-            free(s->cols[j].v);
-            free(s->cols[j].m);
-        }
-        free(s->cols);
-        free(s->order);
-    }
+    for (size_t i = 0; i < r->cap_slots; i++)
+        slot_free(r, &r->slots[i]);
     free(r->slots);
     free(r->sidx);
     free(r->hbuf.p);

@@ -101,13 +101,19 @@ struct te_rollup {
      * (with their buffers) up to cap_slots; index as for ents */
     te_rollup_slot_t *slots;
     size_t nslots, cap_slots, hour_bytes;
+    bool hour_full;             /* over its bound: inserts stop feeding it until an advance */
+    /* hours before verify_upto may hold events the builder lacks (stored
+     * before this process opened, by another connection, or dropped): an
+     * advance into them checks the builder against the raw rows first */
+    int64_t verify_upto, mem_max_ts;
+    int64_t data_version;       /* PRAGMA data_version at the last check */
     te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
     void *scratch;              /* slot_write's per-column arrays */
     size_t cap_scratch;
     uint32_t *sidx;
     size_t sidx_cap;
     sqlite3_stmt *get1m, *put1m, *get1h, *put1h, *state_st, *set_w, *raw_st,
-        *sum_st;
+        *sum_st, *dv_st;
     bool off;           /* te_store_set_rollups(false): no watermark moves */
 };
 
@@ -144,6 +150,15 @@ void te_rollup_sketch_give(struct te_rollup *r, te_sketch_t *sk);
 int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err);
 
 /* --- rollup_row.c: rows --- */
+
+/* Makes room for n more bytes at b->p + b->len; false (b->oom set) on
+ * ENOMEM. */
+bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n);
+
+/* Writes v as a LEB128 varint (at most 10 bytes) / the n doubles of v as
+ * little-endian f64 at p; returns the bytes written. */
+size_t te_rollup_put_varint(unsigned char *p, uint64_t v);
+size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 
 /* Appends n bytes / a LEB128 varint / a little-endian f64 to b. */
 void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n);
@@ -189,8 +204,11 @@ int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, int64
  * slot) without writing them. Cannot fail. */
 void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour);
 
-/* Bytes the hour builder holds for its slots (values and bookkeeping). */
+/* Bytes the hour builder has allocated (slots in use and spare). */
 size_t te_rollup_hour_bytes(const struct te_rollup *r);
+
+/* Frees the buffers of spare slots (those dropped or written). */
+void te_rollup_hour_trim(struct te_rollup *r);
 
 /* Frees the hour builder's memory. Cannot fail. */
 void te_rollup_hour_free(struct te_rollup *r);

@@ -80,6 +80,50 @@ put:;
  * (te_sketch_encode). Most minutes of most series hold a few events, and
  * a value costs 8 bytes where a sketch costs ~50. */
 
+bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n)
+{
+    if (b->oom)
+        return false;
+    if (b->len + n > b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 256;
+        while (ncap < b->len + n)
+            ncap *= 2;
+        unsigned char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = true;
+            return false;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    return true;
+}
+
+size_t te_rollup_put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, v, n * 8);
+#else
+    for (size_t k = 0; k < n; k++) {
+        uint64_t u;
+        memcpy(&u, &v[k], 8);
+        for (int i = 0; i < 8; i++)
+            p[8 * k + (size_t)i] = (unsigned char)(u >> (8 * i));
+    }
+#endif
+    return n * 8;
+}
+
 void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n)
 {
     if (b->oom)
@@ -103,26 +147,13 @@ void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n)
 void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v)
 {
     unsigned char t[10];
-    size_t n = 0;
-    do {
-        t[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    te_rollup_wb_put(b, t, n);
+    te_rollup_wb_put(b, t, te_rollup_put_varint(t, v));
 }
 
 void te_rollup_wb_f64(te_rollup_wbuf_t *b, double d)
 {
-    uint64_t u;
     unsigned char t[8];
-    memcpy(&u, &d, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(t, &u, 8);
-#else
-    for (int i = 0; i < 8; i++)
-        t[i] = (unsigned char)(u >> (8 * i));
-#endif
-    te_rollup_wb_put(b, t, 8);
+    te_rollup_wb_put(b, t, te_rollup_put_f64s(t, &d, 1));
 }
 
 typedef struct rbuf {

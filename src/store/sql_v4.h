@@ -81,6 +81,8 @@
 #define TE_SQL_ROLLUP_RAW_SUM                                                        \
     "SELECT count(*), sum(id) FROM events"                                           \
     " WHERE kind_id = ?1 AND ts_ns >= ?2 AND ts_ns < ?3"
+/* changes when another connection commits (https://sqlite.org/pragma.html#pragma_data_version) */
+#define TE_SQL_DATA_VERSION "PRAGMA data_version"
 #define TE_SQL_KIND_TS_RANGE                                                         \
     "SELECT min(ts_ns), max(ts_ns) FROM events WHERE kind_id = ?1"
 
