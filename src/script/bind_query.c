@@ -31,6 +31,7 @@
 #include "luaopen_te.h"
 #include "rules/alert.h"
 #include "store/alerts.h"
+#include "store/query_cache.h"
 #include "store/store.h"
 
 #define TE_Q_MT "te.Q"
@@ -47,6 +48,7 @@ typedef struct q_box {
     void (*progress)(void *ud, const char *what);
     void *progress_ud;
     sqlite3 *rec;   /* read-only connection for q.recommendations, lazily opened */
+    te_qcache_t *cache; /* what q.query read, for the next q.query (lazily made) */
     int reads;
     bool owns_st;   /* te.report_q: the box closes st */
 } q_box;
@@ -108,6 +110,8 @@ static void close_rec(q_box *b)
 static void release(q_box *b)
 {
     close_rec(b);
+    te_qcache_free(b->cache);
+    b->cache = NULL;
     if (b->owns_st)
         te_store_close(b->st);
     b->owns_st = false;
@@ -503,7 +507,11 @@ static int l_query(lua_State *L)
                     .naggs = s->naggs,
                     .every_ns = every};
     note_read(b, fn, kind);
-    if (te_store_query(b->st, &q, &s->res, &err) < 0)
+    /* the questions of one report share their reads (store/query_cache.h);
+     * without a cache (no memory) every query reads for itself */
+    if (!b->cache)
+        b->cache = te_qcache_new(TE_QCACHE_DEFAULT_BYTES);
+    if (te_store_query_cached(b->st, &q, b->cache, &s->res, &err) < 0)
         return te_lua_raise(L, "%s: %s", fn, err.msg);
     const te_result_t *r = s->res;
     lua_createtable(L, (int)r->nrows, 0); /* [.., scratch, rows] */

@@ -22,7 +22,9 @@
  *     an event lacks the tag), the agg names (nil for sum/avg/.. over no
  *     values) and, with `every`, `time` (RFC 3339 bucket start) and `t`
  *     (bucket start in Unix seconds). Rows are ordered by time then group
- *     values. Built on te_store_query (raw data or rollups, as it decides).
+ *     values. Built on te_store_query (raw data or rollups, as it decides);
+ *     the queries of one q share their reads (store/query_cache.h: same
+ *     answers, emptied when the data changes).
  *   q.events{kind, since, until, where, limit}
  *     Newest first, at most limit (default 100, max 10000) events, each
  *     { ts = RFC 3339, t = seconds, kind, source, id, trace_id, span_id,

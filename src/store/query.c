@@ -33,6 +33,12 @@
  *     TE_PLAN_ROLLUPS force the choice (tests compare them).
  *   - all reads happen in one read transaction (one snapshot), so the
  *     watermark, the rollup rows and the raw rows agree.
+ *   - 1-hour rows fold into per-(series, step) partials before they meet
+ *     the groups (step: every > 1 h, or a day without every), see folds
+ *     and fold_1h_field; with every = 1 h they stream into the groups.
+ *   - te_store_query_cached (query_cache.h) keeps the partials, the event
+ *     estimate and small raw / 1-minute reads for the next query of a
+ *     report: the same answer, bit for bit, without reading again.
  *
  * Semantics (documented in docs/storage.md):
  *   - buckets align to multiples of every since the Unix epoch (like a
@@ -59,6 +65,7 @@
 
 #include "../core/time.h"
 #include "../rules/sketch.h"
+#include "query_cache.h"
 #include "rollup.h"
 #include "sql.h"
 #include "store_int.h"
@@ -237,6 +244,7 @@ typedef struct qctx {
     acc_t *accs;
     size_t naccs, cap_accs;
     bool use_sketch;        /* the plan reads rollups: percentiles from sketches */
+    te_qcache_t *cache;     /* rows read by earlier queries (NULL: none) */
     te_err_t *err;
 } qctx_t;
 
@@ -465,18 +473,6 @@ static int add_rollup(qctx_t *c, int f, int64_t bucket, int64_t sid, int64_t n, 
     return te_qsketch_merge(fs->sk, n, mn, mx, sketch, sketch_len, c->err);
 }
 
-/* One rollup_1h row (TE_SQL_ROLLUP_SCAN columns; TE_SQL_ROLLUP_SCAN_NOSK has
- * no sketch column: the field needs no percentile). */
-static int add_rollup_row(qctx_t *c, int f, sqlite3_stmt *s)
-{
-    bool sk = sqlite3_column_count(s) > 6;
-    return add_rollup(c, f, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                      sqlite3_column_int64(s, 2), sqlite3_column_double(s, 3),
-                      sqlite3_column_double(s, 4), sqlite3_column_double(s, 5),
-                      sk ? sqlite3_column_blob(s, 6) : NULL,
-                      sk ? (size_t)sqlite3_column_bytes(s, 6) : 0, NULL);
-}
-
 /* Cells of one rollup_1m row inside [lo, hi). */
 typedef struct cell_ctx {
     qctx_t *c;
@@ -657,8 +653,55 @@ static void cover(seg_t *segs, size_t *n, int64_t lo, int64_t hi, int level,
     segs[(*n)++] = (seg_t){lo, hi, 0};
 }
 
+/* Raw events and packed minutes read for a query are kept for the next
+ * one up to this size: the edges of a range (sub-minute ends, the hour or
+ * so past the rollup watermark) are small; a raw scan of a long range
+ * (distinct, or no rollups yet) is not worth holding. */
+#define CAPTURE_MAX_BYTES (4u << 20)
+
+static size_t capture_room(const qctx_t *c)
+{
+    size_t room = te_qcache_room(c->cache);
+    return room < CAPTURE_MAX_BYTES ? room : CAPTURE_MAX_BYTES;
+}
+
+/* Capture of a statement's rows for the cache (NULL: not kept, e.g. the
+ * budget is spent); dropped as soon as it outgrows capture_room. */
+static te_qcache_entry_t *capture_new(qctx_t *c, int level, int64_t kid, int64_t lo, int64_t hi)
+{
+    if (!capture_room(c))
+        return NULL;
+    return te_qcache_entry_new(level, kid, NULL, lo, hi, 0, false);
+}
+
+static void capture(qctx_t *c, te_qcache_entry_t **e, int64_t a, int64_t sid, const void *blob,
+                    size_t len)
+{
+    te_qcache_row_t row = {.a = a, .sid = sid};
+    if (*e && !te_qcache_entry_add(*e, &row, blob, len, capture_room(c))) {
+        te_qcache_entry_free(*e);
+        *e = NULL;
+    }
+}
+
+static void capture_end(qctx_t *c, te_qcache_entry_t *e, int rc)
+{
+    if (rc < 0 || !te_qcache_keep(c->cache, e))
+        te_qcache_entry_free(e);
+}
+
 static int scan_raw(qctx_t *c, int64_t kid, int64_t lo, int64_t hi)
 {
+    const te_qcache_entry_t *ce = te_qcache_find(c->cache, 0, kid, NULL, lo, hi, 0, false);
+    if (ce) {
+        for (size_t i = 0; i < ce->nrows; i++) {
+            const te_qcache_row_t *r = &ce->rows[i];
+            int rc = add_row(c, r->a, r->sid, r->len ? ce->arena + r->off : NULL, r->len);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
     sqlite3_stmt *s = NULL;
     int src = sqlite3_prepare_v2(c->st->db, TE_SQL_QUERY_SCAN, -1, &s, NULL);
     if (src != SQLITE_OK)
@@ -666,71 +709,320 @@ static int scan_raw(qctx_t *c, int64_t kid, int64_t lo, int64_t hi)
     sqlite3_bind_int64(s, 1, kid);
     sqlite3_bind_int64(s, 2, lo);
     sqlite3_bind_int64(s, 3, hi);
+    te_qcache_entry_t *e = capture_new(c, 0, kid, lo, hi);
     int rc = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        rc = add_row(c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                     sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+        int64_t ts = sqlite3_column_int64(s, 0), sid = sqlite3_column_int64(s, 1);
+        const void *blob = sqlite3_column_blob(s, 2);
+        size_t blen = (size_t)sqlite3_column_bytes(s, 2);
+        rc = add_row(c, ts, sid, blob, blen);
         if (rc < 0)
             break;
+        capture(c, &e, ts, sid, blob, blen);
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(c->st, src, c->err, "query");
+    capture_end(c, e, rc);
     sqlite3_finalize(s);
+    return rc;
+}
+
+/* Packed minutes: rows of the hours that overlap sg. */
+static int scan_1m(qctx_t *c, int64_t kid, const seg_t *sg)
+{
+    int64_t from = te_rollup_bucket(sg->lo, TE_ROLLUP_1H_NS);
+    const te_qcache_entry_t *ce = te_qcache_find(c->cache, 1, kid, NULL, from, sg->hi, 0, false);
+    int rc = 0;
+    if (ce) {
+        for (size_t i = 0; rc == 0 && i < ce->nrows; i++) {
+            const te_qcache_row_t *r = &ce->rows[i];
+            cell_ctx_t x = {c, r->a, r->sid, sg->lo, sg->hi};
+            int64_t si;
+            if (!te_idmap_get(&c->sidx, x.sid, &si))
+                continue;
+            rc = te_rollup_1m_each(ce->arena + r->off, r->len, add_cell, &x, c->err);
+        }
+        return rc;
+    }
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_1M_SCAN, -1, &s, NULL);
+    if (src != SQLITE_OK)
+        return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    sqlite3_bind_int64(s, 1, kid);
+    sqlite3_bind_int64(s, 2, from);
+    sqlite3_bind_int64(s, 3, sg->hi);
+    te_qcache_entry_t *e = capture_new(c, 1, kid, from, sg->hi);
+    while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        cell_ctx_t x = {c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sg->lo,
+                        sg->hi};
+        const void *blob = sqlite3_column_blob(s, 2);
+        size_t blen = (size_t)sqlite3_column_bytes(s, 2);
+        capture(c, &e, x.hour, x.sid, blob, blen);
+        int64_t si;
+        if (!te_idmap_get(&c->sidx, x.sid, &si))
+            continue;
+        rc = te_rollup_1m_each(blob, blen, add_cell, &x, c->err);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
+    capture_end(c, e, rc);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* One field's (f < 0: event counts') rollup_1h rows of sg, streamed into
+ * the accumulators (every = 1 h: one row per bucket and series, nothing to
+ * fold). */
+static int stream_1h_field(qctx_t *c, int f, sqlite3_stmt *q)
+{
+    bool sk = f >= 0 && c->want_vals[f];
+    int rc = 0, src;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        rc = add_rollup(c, f, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1),
+                        sqlite3_column_int64(q, 2), sqlite3_column_double(q, 3),
+                        sqlite3_column_double(q, 4), sqlite3_column_double(q, 5),
+                        sk ? sqlite3_column_blob(q, 6) : NULL,
+                        sk ? (size_t)sqlite3_column_bytes(q, 6) : 0, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return src == SQLITE_DONE ? 0 : te_store_sqlerr(c->st, src, c->err, "query rollups");
+}
+
+/* Folding (fold_1h_field): a field's 1-hour rows become partials per
+ * (step, series) before they meet the groups. The step is the query's
+ * every, or a day without every: a function of the query alone, so an
+ * answer (its summation order) never depends on what earlier queries left
+ * in the cache, and a day lets the usual "totals" and "per day" questions
+ * share one read. Fields with percentiles fold only without every (one
+ * sketch per series then; per (day, series) they would cost thousands of
+ * sketches); with every they stream, as everything does with every = 1 h
+ * (one row per bucket and series: nothing to fold). */
+#define FOLD_DAY_NS (24 * TE_ROLLUP_1H_NS)
+/* more partials than this (e.g. thousands of series over a year): the
+ * field streams instead, holding only the groups' accumulators */
+#define FOLD_MAX_PARTIALS (1u << 18)
+#define FOLD_GAVE_UP 1
+/* A long fold reads each page once (30 days of a field: ~13 MB). On a
+ * read-only connection it hands SQLite's unpinned pages back every 1024
+ * rows once it has read 8192: otherwise the page cache grows to its
+ * 16 MiB with pages never read again, and a short-lived reader (the CLI)
+ * pays a fresh-memory fault for each (~4,000: a quarter of the overview
+ * report's time); freed pages are reused by the next ones instead. Shorter
+ * folds and read-write connections (ingest keeps series/index pages hot)
+ * are left alone. */
+#define FOLD_RELEASE_AFTER 8192u
+#define FOLD_RELEASE_EVERY 1024u
+
+static bool folds(const qctx_t *c, int f)
+{
+    int64_t every = c->q->every_ns;
+    if (every <= 0)
+        return true;
+    return every > TE_ROLLUP_1H_NS && (f < 0 || !c->want_vals[f]);
+}
+
+static int64_t fold_step(const qctx_t *c)
+{
+    return c->q->every_ns > 0 ? c->q->every_ns : FOLD_DAY_NS;
+}
+
+/* Folds one field's rollup_1h rows of sg into e: one partial aggregate per
+ * (bucket of the fold step, series), a partial created for every row read
+ * (even n = 0: the bucket then holds events, like add_rollup's
+ * accumulator). Rows come in bucket order, so a series' newest partial is
+ * the only one its next row can join; sketches (e->sketch) go to the
+ * series' first partial. Returns 0, FOLD_GAVE_UP (too many partials; e is
+ * then incomplete) or TE_E*. */
+static int fold_1h_field(qctx_t *c, int f, sqlite3_stmt *q, te_qcache_entry_t *e)
+{
+    int64_t step = fold_step(c);
+    te_idmap_t last = {0};  /* series -> index of its newest partial */
+    te_idmap_t first = {0}; /* series -> index of its first partial */
+    int rc = 0, src;
+    size_t nread = 0;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        if (++nread >= FOLD_RELEASE_AFTER && nread % FOLD_RELEASE_EVERY == 0 && c->st->readonly)
+            sqlite3_db_release_memory(c->st->db);
+        int64_t bucket = te_rollup_bucket(sqlite3_column_int64(q, 0), step);
+        int64_t sid = sqlite3_column_int64(q, 1), n = sqlite3_column_int64(q, 2);
+        int64_t idx;
+        te_qcache_row_t *p;
+        if (te_idmap_get(&last, sid, &idx) && e->rows[idx].a == bucket) {
+            p = &e->rows[idx];
+        } else {
+            if (e->nrows >= FOLD_MAX_PARTIALS) {
+                rc = FOLD_GAVE_UP;
+                break;
+            }
+            te_qcache_row_t row = {.a = bucket, .sid = sid};
+            int64_t had;
+            idx = (int64_t)e->nrows;
+            if (!(p = te_qcache_entry_add(e, &row, NULL, 0, SIZE_MAX)) ||
+                te_idmap_put(&last, sid, idx) < 0 ||
+                (e->sketch && !te_idmap_get(&first, sid, &had) &&
+                 te_idmap_put(&first, sid, idx) < 0)) {
+                rc = nomem(c);
+                break;
+            }
+        }
+        if (f < 0 || n <= 0) {
+            p->n += f < 0 ? n : 0;
+            continue;
+        }
+        double sum = sqlite3_column_double(q, 3), mn = sqlite3_column_double(q, 4),
+               mx = sqlite3_column_double(q, 5);
+        if (p->n == 0 || mn < p->min)
+            p->min = mn;
+        if (p->n == 0 || mx > p->max)
+            p->max = mx;
+        p->n += n;
+        p->sum += sum;
+        if (!e->sketch)
+            continue;
+        te_idmap_get(&first, sid, &idx);
+        te_qsketch_t **sk = &e->sk[idx];
+        if (!*sk) {
+            if (!(*sk = te_qsketch_new())) {
+                rc = nomem(c);
+                break;
+            }
+            e->bytes += TE_QCACHE_SKETCH_BYTES;
+        }
+        rc = te_qsketch_merge(*sk, n, mn, mx, sqlite3_column_blob(q, 6),
+                              (size_t)sqlite3_column_bytes(q, 6), c->err);
+        if (rc < 0)
+            break;
+    }
+    te_idmap_free(&last);
+    te_idmap_free(&first);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
+    return rc;
+}
+
+/* Merges e's partial aggregates of field f (< 0: event counts) into the
+ * query's accumulators. */
+static int apply_partials(qctx_t *c, int f, const te_qcache_entry_t *e)
+{
+    int64_t every = c->q->every_ns;
+    for (size_t i = 0; i < e->nrows; i++) {
+        const te_qcache_row_t *p = &e->rows[i];
+        int64_t si;
+        if (!te_idmap_get(&c->sidx, p->sid, &si))
+            continue; /* series filtered out by where */
+        const int64_t *info = c->sinfo + (size_t)si * (1 + c->ndist);
+        acc_t *a = acc_get(c, every > 0 ? te_rollup_bucket(p->a, every) : 0, info[0]);
+        if (!a)
+            return c->err && c->err->code ? c->err->code : TE_ENOMEM;
+        if (f < 0) {
+            a->count += p->n;
+            continue;
+        }
+        if (p->n <= 0)
+            continue;
+        fstate_t *fs = &a->f[f];
+        if (fs->n == 0 || p->min < fs->min)
+            fs->min = p->min;
+        if (fs->n == 0 || p->max > fs->max)
+            fs->max = p->max;
+        fs->n += p->n;
+        fs->sum += p->sum;
+        if (!c->want_vals[f] || !e->sk || !e->sk[i])
+            continue;
+        if (!fs->sk && !(fs->sk = te_qsketch_new()))
+            return nomem(c);
+        if (te_qsketch_merge_sketch(fs->sk, e->sk[i]) < 0)
+            return nomem(c);
+    }
+    return 0;
+}
+
+/* Prepares stmts[sk] (sk: with the sketch column) unless done, and binds
+ * field f's range sg. */
+static int bind_1h(qctx_t *c, int64_t kid, const seg_t *sg, int f, sqlite3_stmt **stmts)
+{
+    bool sk = f >= 0 && c->want_vals[f];
+    sqlite3_stmt **q = &stmts[sk];
+    if (!*q) {
+        int src = sqlite3_prepare_v2(c->st->db, sk ? TE_SQL_ROLLUP_SCAN : TE_SQL_ROLLUP_SCAN_NOSK,
+                                     -1, q, NULL);
+        if (src != SQLITE_OK)
+            return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    }
+    sqlite3_bind_int64(*q, 1, kid);
+    sqlite3_bind_text(*q, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(*q, 3, sg->lo);
+    sqlite3_bind_int64(*q, 4, sg->hi);
+    return 0;
+}
+
+/* The partials of field f (< 0: event counts) over sg (folds(c, f)): from
+ * the cache, else read now and kept there; *own is set (the caller frees
+ * it) when the cache cannot keep them. Returns 0, FOLD_GAVE_UP (*out NULL)
+ * or TE_E*. */
+static int partials_of(qctx_t *c, int64_t kid, const seg_t *sg, int f, sqlite3_stmt **stmts,
+                       const te_qcache_entry_t **out, te_qcache_entry_t **own)
+{
+    const char *field = f < 0 ? "" : c->fields[f];
+    bool sk = f >= 0 && c->want_vals[f];
+    *own = NULL;
+    *out = te_qcache_find(c->cache, 2, kid, field, sg->lo, sg->hi, fold_step(c), sk);
+    if (*out)
+        return 0;
+    int rc = bind_1h(c, kid, sg, f, stmts);
+    if (rc < 0)
+        return rc;
+    te_qcache_entry_t *e = te_qcache_entry_new(2, kid, field, sg->lo, sg->hi, fold_step(c), sk);
+    rc = e ? fold_1h_field(c, f, stmts[sk], e) : nomem(c);
+    sqlite3_reset(stmts[sk]);
+    if (rc != 0) {
+        te_qcache_entry_free(e);
+        return rc;
+    }
+    if (!te_qcache_keep(c->cache, e))
+        *own = e;
+    *out = e;
+    return 0;
+}
+
+/* One field's (f < 0: event counts') rollup_1h rows of sg: folded into
+ * partials (kept in the cache: the next query over the same range merges a
+ * few thousand partials instead of reading ~70,000 rows again), or
+ * streamed (see folds). */
+static int scan_1h_field(qctx_t *c, int64_t kid, const seg_t *sg, int f, sqlite3_stmt **stmts)
+{
+    if (folds(c, f)) {
+        const te_qcache_entry_t *e = NULL;
+        te_qcache_entry_t *own = NULL;
+        int rc = partials_of(c, kid, sg, f, stmts, &e, &own);
+        if (rc == 0)
+            rc = apply_partials(c, f, e);
+        te_qcache_entry_free(own);
+        if (rc != FOLD_GAVE_UP)
+            return rc;
+    }
+    int rc = bind_1h(c, kid, sg, f, stmts);
+    if (rc < 0)
+        return rc;
+    bool sk = f >= 0 && c->want_vals[f];
+    rc = stream_1h_field(c, f, stmts[sk]);
+    sqlite3_reset(stmts[sk]);
     return rc;
 }
 
 static int scan_rollup(qctx_t *c, int64_t kid, const seg_t *sg)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = 0, src;
-    if (sg->level == 1) { /* packed minutes: rows of the hours that overlap */
-        src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_1M_SCAN, -1, &s, NULL);
-        if (src != SQLITE_OK)
-            return te_store_sqlerr(c->st, src, c->err, "query rollups");
-        sqlite3_bind_int64(s, 1, kid);
-        sqlite3_bind_int64(s, 2, te_rollup_bucket(sg->lo, TE_ROLLUP_1H_NS));
-        sqlite3_bind_int64(s, 3, sg->hi);
-        while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
-            cell_ctx_t x = {c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sg->lo,
-                            sg->hi};
-            int64_t si;
-            if (!te_idmap_get(&c->sidx, x.sid, &si))
-                continue;
-            rc = te_rollup_1m_each(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
-                                   add_cell, &x, c->err);
-        }
-        if (rc == 0 && src != SQLITE_DONE)
-            rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
-        sqlite3_finalize(s);
-        return rc;
-    }
-    /* the sketch is the row's last and largest column (often on overflow
-     * pages): fields that need no percentile do not read it */
-    sqlite3_stmt *nosk = NULL;
-    src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_SCAN, -1, &s, NULL);
-    if (src == SQLITE_OK)
-        src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_SCAN_NOSK, -1, &nosk, NULL);
-    if (src != SQLITE_OK) {
-        sqlite3_finalize(s);
-        return te_store_sqlerr(c->st, src, c->err, "query rollups");
-    }
-    for (int f = -1; rc == 0 && f < (int)c->nfields; f++) {
-        sqlite3_stmt *q = f >= 0 && c->want_vals[f] ? s : nosk;
-        sqlite3_bind_int64(q, 1, kid);
-        sqlite3_bind_text(q, 2, f < 0 ? "" : c->fields[f], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, sg->lo);
-        sqlite3_bind_int64(q, 4, sg->hi);
-        while ((src = sqlite3_step(q)) == SQLITE_ROW) {
-            rc = add_rollup_row(c, f, q);
-            if (rc < 0)
-                break;
-        }
-        if (rc == 0 && src != SQLITE_DONE)
-            rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
-        sqlite3_reset(q);
-    }
-    sqlite3_finalize(s);
-    sqlite3_finalize(nosk);
+    if (sg->level == 1)
+        return scan_1m(c, kid, sg);
+    /* [0]: without the sketch column (the row's last and largest), for
+     * fields that need no percentile; [1]: with it */
+    sqlite3_stmt *stmts[2] = {NULL, NULL};
+    int rc = 0;
+    for (int f = -1; rc == 0 && f < (int)c->nfields; f++)
+        rc = scan_1h_field(c, kid, sg, f, stmts);
+    sqlite3_finalize(stmts[0]);
+    sqlite3_finalize(stmts[1]);
     return rc;
 }
 
@@ -738,6 +1030,8 @@ static int scan_rollup(qctx_t *c, int64_t kid, const seg_t *sg)
  * (whole hours around the range). */
 static int estimate_events(qctx_t *c, int64_t kid, int64_t lo, int64_t hi, int64_t *out)
 {
+    if (te_qcache_estimate_get(c->cache, kid, lo, hi, out))
+        return 0;
     sqlite3_stmt *s = NULL;
     int src = sqlite3_prepare_v2(c->st->db, TE_SQL_ROLLUP_ESTIMATE, -1, &s, NULL);
     if (src != SQLITE_OK)
@@ -748,9 +1042,34 @@ static int estimate_events(qctx_t *c, int64_t kid, int64_t lo, int64_t hi, int64
     src = sqlite3_step(s);
     *out = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    return src == SQLITE_ROW || src == SQLITE_DONE
-               ? 0
-               : te_store_sqlerr(c->st, src, c->err, "query rollups");
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return te_store_sqlerr(c->st, src, c->err, "query rollups");
+    te_qcache_estimate_put(c->cache, kid, lo, hi, *out);
+    return 0;
+}
+
+/* A lower bound of the events in segs: those of the 1-hour segment, from
+ * its event-count partials (which the scan then reuses from the cache).
+ * 0 when the query does not fold. */
+static int hourly_events(qctx_t *c, int64_t kid, const seg_t *segs, size_t n, int64_t *out)
+{
+    *out = 0;
+    for (size_t i = 0; i < n && folds(c, -1); i++) {
+        if (segs[i].level != 2)
+            continue;
+        sqlite3_stmt *stmts[2] = {NULL, NULL};
+        const te_qcache_entry_t *e = NULL;
+        te_qcache_entry_t *own = NULL;
+        int rc = partials_of(c, kid, &segs[i], -1, stmts, &e, &own);
+        for (size_t j = 0; rc == 0 && j < e->nrows; j++)
+            *out += e->rows[j].n;
+        te_qcache_entry_free(own);
+        sqlite3_finalize(stmts[0]);
+        sqlite3_finalize(stmts[1]);
+        if (rc < 0)
+            return rc; /* FOLD_GAVE_UP: 0, the estimate decides */
+    }
+    return 0;
 }
 
 /* Picks the segments (see the top comment) and reads them. */
@@ -779,7 +1098,9 @@ static int run_plan(qctx_t *c, int64_t kid)
     if (c->use_sketch && pct && q->plan == TE_PLAN_AUTO) {
         /* percentiles stay exact while the raw scan is cheap */
         int64_t est = 0;
-        int rc = estimate_events(c, kid, q->since_ns, q->until_ns, &est);
+        int rc = hourly_events(c, kid, segs, n, &est);
+        if (rc == 0 && est <= RAW_PERCENTILE_MAX)
+            rc = estimate_events(c, kid, q->since_ns, q->until_ns, &est);
         if (rc < 0)
             return rc;
         if (est <= RAW_PERCENTILE_MAX) {
@@ -888,7 +1209,28 @@ static void ctx_free(qctx_t *c)
     free(c->amap.slots);
 }
 
+/* The cache's stamp (query_cache.h), read inside the query's snapshot. */
+static int stamp_cache(te_store_t *st, te_qcache_t *cache, te_err_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(st->db, TE_SQL_DATA_VERSION, -1, &s, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(s);
+    int64_t version = src == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (src != SQLITE_ROW)
+        return te_store_sqlerr(st, src, err, "query");
+    te_qcache_stamp(cache, version, (int64_t)sqlite3_total_changes64(st->db));
+    return 0;
+}
+
 int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_err_t *err)
+{
+    return te_store_query_cached(st, q, NULL, out, err);
+}
+
+int te_store_query_cached(te_store_t *st, const te_query_t *q, te_qcache_t *cache,
+                          te_result_t **out, te_err_t *err)
 {
     int rc = check_query(q, err);
     if (rc < 0)
@@ -898,6 +1240,7 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
     c.st = st;
     c.q = q;
     c.err = err;
+    c.cache = cache;
     plan_aggs(&c);
     bool own_txn = false;
     gsort_t *order = NULL;
@@ -910,6 +1253,11 @@ int te_store_query(te_store_t *st, const te_query_t *q, te_result_t **out, te_er
     /* one read snapshot: watermarks, rollups and raw rows agree */
     own_txn = sqlite3_get_autocommit(st->db) &&
               sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    if (cache) {
+        rc = stamp_cache(st, cache, err);
+        if (rc < 0)
+            goto done;
+    }
     int64_t kid = 0;
     rc = te_store_kind_find(st, q->kind, &kid, err);
     if (rc < 0)

@@ -138,6 +138,11 @@ int te_qsketch_merge_blob(te_qsketch_t *q, const void *blob, size_t len, te_err_
 int te_qsketch_merge(te_qsketch_t *q, int64_t n, double min, double max, const void *blob,
                      size_t blob_len, te_err_t *err);
 
+/* Merges sketch from into q (defined in rollup_qsketch.c: bucket counts
+ * add, so merging partial sketches gives the sketch of all their values).
+ * Returns 0 or TE_ENOMEM. */
+int te_qsketch_merge_sketch(te_qsketch_t *q, const te_qsketch_t *from);
+
 /* The p-quantile with the raw query's definition (interpolation between
  * the closest ranks), each rank estimated as te_sketch_quantile does (exact
  * at the first and last rank). Returns 0 or TE_ENOTFOUND when empty. */

@@ -27,10 +27,16 @@
 
 #define SPAN_MAX 2048
 
+/* The dense span [off, off + len) grows exactly as a sketch's store does
+ * (that decides what collapses), but inside a larger zeroed buffer: most
+ * growth is then a change of off/len, not a new array and a copy (partial
+ * sketches start small and widen a few buckets at a time). */
 typedef struct qstore {
-    uint64_t *c;
-    int64_t off, len;       /* c[0] is bucket off */
+    uint64_t *c;            /* c[0] is bucket off; points into buf */
+    int64_t off, len;
     uint64_t total;
+    uint64_t *buf;          /* buf[0] is bucket boff; zero outside the span */
+    int64_t boff, blen;
 } qstore_t;
 
 struct te_qsketch {
@@ -62,8 +68,8 @@ void te_qsketch_free(te_qsketch_t *q)
 {
     if (!q)
         return;
-    free(q->neg.c);
-    free(q->pos.c);
+    free(q->neg.buf);
+    free(q->pos.buf);
     free(q);
 }
 
@@ -72,39 +78,58 @@ uint64_t te_qsketch_count(const te_qsketch_t *q)
     return q->count;
 }
 
+/* Makes the span [lo, hi] (containing the current one unless collapse)
+ * with the cells of the current span moved in, those below lo added to
+ * bucket lo. */
+static int qs_span(qstore_t *s, int64_t lo, int64_t hi, bool collapse)
+{
+    int64_t nlen = hi - lo + 1;
+    if (!collapse && s->buf && lo >= s->boff && hi < s->boff + s->blen) {
+        s->c = s->buf + (lo - s->boff);
+        s->off = lo;
+        s->len = nlen;
+        return 0;
+    }
+    /* a new buffer: exact when first made or collapsing, else with room on
+     * both sides */
+    int64_t room = collapse || s->len == 0 ? 0 : nlen / 2 + 16;
+    int64_t blo = lo - room, blen = nlen + 2 * room;
+    uint64_t *nb = calloc((size_t)blen, sizeof(*nb));
+    if (!nb)
+        return TE_ENOMEM;
+    for (int64_t j = 0; j < s->len; j++) {
+        if (!s->c[j])
+            continue;
+        int64_t k = s->off + j;
+        nb[(k < lo ? lo : k) - blo] += s->c[j];
+    }
+    free(s->buf);
+    s->buf = nb;
+    s->boff = blo;
+    s->blen = blen;
+    s->c = nb + (lo - blo);
+    s->off = lo;
+    s->len = nlen;
+    return 0;
+}
+
 /* Adds n to bucket i of s, growing (or collapsing) the dense span. */
 static int qs_add(qstore_t *s, int64_t i, uint64_t n)
 {
-    if (s->len == 0) {
-        s->c = calloc(64, sizeof(*s->c));
-        if (!s->c)
-            return TE_ENOMEM;
-        s->off = i - 32;
-        s->len = 64;
-    }
+    if (s->len == 0 && qs_span(s, i - 32, i + 31, false) < 0)
+        return TE_ENOMEM;
     if (i < s->off || i >= s->off + s->len) {
         int64_t lo = i < s->off ? i - 16 : s->off;
         int64_t hi = i >= s->off + s->len ? i + 16 : s->off + s->len - 1;
-        if (hi - lo + 1 > SPAN_MAX) {
+        bool collapse = hi - lo + 1 > SPAN_MAX;
+        if (collapse) {
             /* keep the top SPAN_MAX buckets; lower ones collapse upward */
             int64_t top = hi > s->off + s->len - 1 ? hi : s->off + s->len - 1;
             lo = top - SPAN_MAX + 1;
             hi = top;
         }
-        int64_t nlen = hi - lo + 1;
-        uint64_t *nc = calloc((size_t)nlen, sizeof(*nc));
-        if (!nc)
+        if (qs_span(s, lo, hi, collapse) < 0)
             return TE_ENOMEM;
-        for (int64_t j = 0; j < s->len; j++) {
-            if (!s->c[j])
-                continue;
-            int64_t k = s->off + j;
-            nc[(k < lo ? lo : k) - lo] += s->c[j];
-        }
-        free(s->c);
-        s->c = nc;
-        s->off = lo;
-        s->len = nlen;
     }
     if (i < s->off)
         i = s->off;
@@ -244,6 +269,27 @@ int te_qsketch_merge(te_qsketch_t *q, int64_t n, double min, double max, const v
         return rc < 0 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory") : 0;
     }
     return te_qsketch_merge_blob(q, blob, blob_len, err);
+}
+
+/* The planner folds a field's rows into one partial sketch per series and
+ * merges those. Bucket counts add, so the result is the sketch of all the
+ * values, as if each row had been merged here (barring the span cap's
+ * collapse, which keeps the same bound either way). */
+int te_qsketch_merge_sketch(te_qsketch_t *q, const te_qsketch_t *from)
+{
+    const qstore_t *src[2] = {&from->neg, &from->pos};
+    qstore_t *dst[2] = {&q->neg, &q->pos};
+    for (int k = 0; k < 2; k++)
+        for (int64_t j = 0; j < src[k]->len; j++)
+            if (src[k]->c[j] && qs_add(dst[k], src[k]->off + j, src[k]->c[j]) < 0)
+                return TE_ENOMEM;
+    q->zero += from->zero;
+    q->count += from->count;
+    if (from->min < q->min)
+        q->min = from->min;
+    if (from->max > q->max)
+        q->max = from->max;
+    return 0;
 }
 
 /* ---------- quantiles (the walk of te_sketch_quantile) ---------- */
