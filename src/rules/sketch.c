@@ -136,7 +136,17 @@ static int store_fit(te_sketch_t *s, store *st, int64_t *lo_io, int64_t hi, bool
     if (st->counts && lo >= st->offset && hi < st->offset + st->len)
         return 0;
     span = hi - lo + 1;
+    /* an empty store (new, or reset for reuse) that is wide enough is only
+     * re-centred: its cells are all zero */
+    if (st->counts && !st->total && span <= st->len) {
+        st->offset = lo - (st->len - span) / 2;
+        return 0;
+    }
+    /* growing: at least double, so a widening stream of values copies
+     * O(buckets) in all rather than on every few new buckets */
     new_len = span + 2 * STORE_SLACK;
+    if (st->counts && new_len < 2 * st->len)
+        new_len = 2 * st->len;
     if (new_len > maxb)
         new_len = maxb;
     new_off = lo - (new_len - span) / 2;
@@ -367,8 +377,10 @@ done:
 
 static void store_reset(store *st)
 {
+    /* cells outside [lo, hi] are zero (adds land inside, fits fold into lo) */
     if (st->counts && st->total)
-        memset(st->counts, 0, (size_t)st->len * sizeof(*st->counts));
+        memset(st->counts + (st->lo - st->offset), 0,
+               (size_t)(st->hi - st->lo + 1) * sizeof(*st->counts));
     st->total = 0;
     st->lo = st->hi = 0;
 }

@@ -56,7 +56,7 @@
 #define FLUSH_EVERY 20000u
 /* the hour builder's memory bound: past it, what the inserts gave it is
  * dropped (read back raw), and a raw read writes its hours in parts */
-#define HOUR_BYTES (8u << 20)
+#define HOUR_BYTES (4u << 20)
 /* events this close to the newest one (or to now) are left raw for a while:
  * in-order stragglers then need no read-merge-write */
 #define GRACE_NS (2 * TE_ROLLUP_1M_NS)
