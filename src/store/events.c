@@ -39,6 +39,7 @@ void te_store_caches_reset(te_store_t *st)
     st->nkinds = 0;
     st->last_kind = 0;
     te_series_map_clear(&st->series);
+    te_series_map_clear(&st->series_old);
     /* a read inside the lost transaction may have cached its ids too */
     te_idstr_free(&st->names);
     te_idstr_free(&st->tagsof);
@@ -53,6 +54,7 @@ void te_store_caches_free(te_store_t *st)
     st->kinds = NULL;
     st->cap_kinds = 0;
     te_series_map_free(&st->series);
+    te_series_map_free(&st->series_old);
     te_idstr_free(&st->names);
     te_idstr_free(&st->tagsof);
     sqlite3_stmt **all[] = {&st->st_begin,      &st->st_commit,      &st->st_rollback,
@@ -185,7 +187,12 @@ static int series_id(te_store_t *st, int64_t kid, const te_event_t *ev, int64_t 
         *out = slot->id;
         return 0;
     }
-    int64_t id;
+    int64_t id = 0;
+    slot = te_series_map_find(&st->series_old, kid, tags, len, h);
+    if (slot) {
+        id = slot->id;
+        goto cache;
+    }
     sqlite3_bind_int64(st->st_series_get, 1, kid);
     sqlite3_bind_text(st->st_series_get, 2, tags, (int)len, SQLITE_STATIC);
     int rc = step_id(st, st->st_series_get, &id, err, "look up series");
@@ -199,6 +206,15 @@ static int series_id(te_store_t *st, int64_t kid, const te_event_t *ev, int64_t 
         if (rc < 0)
             return rc;
         id = sqlite3_last_insert_rowid(st->db);
+    }
+cache:
+    /* two generations: short-lived series (a run's steps) would keep one
+     * map growing; when the current one is full the previous is dropped,
+     * and a series still in use moves up from it on its next event */
+    if (st->series.n >= TE_WRITER_SERIES_MAX) {
+        te_series_map_free(&st->series_old);
+        st->series_old = st->series;
+        st->series = (te_series_map_t){0};
     }
     if (te_series_map_put(&st->series, kid, tags, len, h, id) < 0)
         return te_err_set(err, TE_ENOMEM, "store: cannot allocate series cache");

@@ -69,6 +69,7 @@ struct te_store {
     size_t nkinds, cap_kinds;
     size_t last_kind;           /* index of the last hit */
     te_series_map_t series;     /* (kind_id, tags) -> series id */
+    te_series_map_t series_old; /* the previous generation of it */
     /* read path: id -> kind name / series tags, filled on demand */
     te_idstr_map_t names;       /* kind id -> name */
     te_idstr_map_t tagsof;      /* series id -> tags_json */
@@ -80,6 +81,9 @@ struct te_store {
 
 /* Entries above this are dropped (the map is emptied) to bound memory. */
 #define TE_SERIES_CACHE_MAX (1u << 20)
+/* Entries per generation of the writer's series cache (two are kept):
+ * ~8 MiB with the tags, where 160,000 run-step series took 30 MiB. */
+#define TE_WRITER_SERIES_MAX (1u << 15)
 
 /* Sets err from the connection's last error: "store: WHAT: MESSAGE", with a
  * disk-full hint naming the folder for SQLITE_FULL. Returns TE_ESQLITE. */
