@@ -58,6 +58,7 @@ printf '%-44s %14s %14s %10s\n' "   store ingest without rollups (events/s)" "$(
     "$(K compare_events) ev"
 printf '%-44s %14s %14s %10s\n' "   store ingest with rollups (events/s)" "$(K ingest_on_per_s)" "" ""
 printf '%-44s %14s %14s %10s\n' "   throughput lost to rollups (%)" "$(K rollup_loss_pct)" "<= 10" ""
+printf '%-44s %14s %14s %10s\n' "   same, writer CPU time (%)" "$(K rollup_loss_cpu_pct)" "" ""
 printf '%-44s %14s %14s %10s\n' "   database bytes per event" "$(K bytes_per_event)" "" ""
 printf '%-44s %14s %14s %10s\n' "   rollup rows 1m (packed hours) / 1h" "$(K rollup_1m_rows)/$(K rollup_1h_rows)" "" ""
 printf '%-44s %14s\n' "   (whole run, s)" "$SECS"
