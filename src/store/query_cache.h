@@ -12,10 +12,10 @@
  * raw edge events; reading them through SQLite costs far more than merging
  * them. The cache keeps:
  *   - level 2 (rollup_1h): the per-(step, series) partial aggregates the
- *     planner folds a field's rows into (query.c, fold_1h_field), with one
+ *     planner folds a field's rows into (query_fold.c, fold_1h_field), with one
  *     merged sketch per series for percentiles;
  *   - levels 0 and 1 (raw events, packed minutes): the rows as read, in
- *     order, while small (query.c caps them);
+ *     order, while small (query_scan.c caps them);
  *   - the planner's event estimates.
  * A later query that needs the same piece merges it into its own
  * accumulators exactly as if it had read it: its answer is bit-for-bit
@@ -63,7 +63,7 @@ void te_qcache_free(te_qcache_t *qc);
 int te_store_query_cached(te_store_t *st, const te_query_t *q, te_qcache_t *cache,
                           te_result_t **out, te_err_t *err);
 
-/* ---- used by query.c ---- */
+/* ---- used by query.c, query_scan.c and query_fold.c ---- */
 
 /* One row: a = bucket (rollups) or ts_ns (raw); blob = packed minutes
  * (rollup_1m) or fields (raw), kept as read. Level-2 entries hold partial
@@ -76,7 +76,7 @@ typedef struct te_qcache_row {
 
 /* What one statement run read, keyed by level (0 raw, 1 rollup_1m,
  * 2 rollup_1h), kind, field (level 2; "" = event counts), the bound range
- * [lo, hi) and every (level 2: the fold step, see query.c; 0 otherwise).
+ * [lo, hi) and every (level 2: the fold step, see query_fold.c; 0 otherwise).
  * Levels 0 and 1 keep the rows as read, in order. Level 2 keeps one
  * partial aggregate per (bucket of the step, series), in order of first
  * row, and when sketch one merged sketch per series: sk[i] at the series'

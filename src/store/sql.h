@@ -1,6 +1,6 @@
 /*
  * sql.h - every SQL text of the SQLite store: the schema, its migrations and
- * the statements that db.c, events.c and query.c prepare.
+ * the statements that db.c, events.c and query*.c prepare.
  *
  * THREAD: any (constants only).
  *
@@ -125,7 +125,7 @@ static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     " span_id, parent_span_id, correlation_id, fields, body)"                        \
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 
-/* --- events.c / query.c: read path --- */
+/* --- events.c / query*.c: read path --- */
 #define TE_SQL_KIND_NAME "SELECT name FROM kinds WHERE id = ?1"
 #define TE_SQL_KINDS_ALL "SELECT id, name FROM kinds ORDER BY id"
 #define TE_SQL_SERIES_TAGS "SELECT tags FROM series WHERE id = ?1"

@@ -1,7 +1,7 @@
 /*
  * sql_v4.h - schema step 3 -> 4: rollups (1 min, 1 h) per kind and series,
  * their per-kind watermarks and archive marks, and the statements of
- * rollup.c, query.c and retention.c (retention.c builds its per-table
+ * rollup*.c, query_scan.c / query_fold.c and retention.c (retention.c builds its per-table
  * deletes from these shapes).
  *
  * THREAD: any (constants only). See sql.h for how migrations run.
@@ -86,7 +86,7 @@
 #define TE_SQL_KIND_TS_RANGE                                                         \
     "SELECT min(ts_ns), max(ts_ns) FROM events WHERE kind_id = ?1"
 
-/* --- query.c: one field of one kind over [?3, ?4); 1-minute rows of hours in [?2, ?3) --- */
+/* --- query_scan.c / query_fold.c: one field of one kind over [?3, ?4); 1-minute rows of hours in [?2, ?3) --- */
 #define TE_SQL_ROLLUP_SCAN                                                           \
     "SELECT bucket, series_id, n, sum, min, max, sketch FROM rollup_1h"              \
     " WHERE kind_id = ?1 AND field = ?2 AND bucket >= ?3 AND bucket < ?4"

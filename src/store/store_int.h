@@ -1,6 +1,6 @@
 /*
  * store_int.h - the inside of te_store_t, shared by db.c, events.c,
- * maps.c and query.c only (nothing outside src/store includes it; the store
+ * maps.c, query*.c and rollup*.c only (nothing outside src/store includes it; the store
  * tests do, to reach st->db).
  *
  * THREAD: as store.h: one thread at a time per te_store_t.
@@ -22,7 +22,7 @@
 #include "store.h"
 
 /* One open-addressing slot: a key (kind_id, tags bytes) and its id. Also
- * reused by query.c for group keys, interned values and (group, bucket). */
+ * reused by query_acc.c for group keys, interned values and (group, bucket). */
 typedef struct te_series_slot {
     uint64_t hash;      /* 0: empty */
     int64_t kind_id;
