@@ -35,7 +35,8 @@ typedef struct dentry {
 
 struct te_window {
     int64_t w_ns, s_ns, future_ns;
-    int64_t n;
+    int64_t n;      /* slices in the window */
+    int64_t cap;    /* slots allocated: grows to n as live slices need */
     int64_t now;
     int64_t lo, hi; /* live slice range as of now, cached by set_now */
     unsigned flags;
@@ -153,11 +154,7 @@ te_window_t *te_window_new(const te_window_opts_t *opts, int64_t now_ns, te_err_
     w->dcap = opts->distinct_cap ? opts->distinct_cap : TE_WINDOW_DEFAULT_DISTINCT_CAP;
     w->capped_until = NO_SLICE;
     w->full_lo = NO_SLICE;
-    w->slots = calloc((size_t)w->n, sizeof(*w->slots));
-    if (!w->slots)
-        goto nomem;
-    for (int64_t i = 0; i < w->n; i++)
-        w->slots[i].idx = NO_SLICE;
+    /* slots come with the first event: a group seen once keeps 2, not n */
     if (w->flags & TE_WINDOW_QUANTILE) {
         w->scratch = te_sketch_new(w->accuracy, 0, err);
         if (!w->scratch)
@@ -176,7 +173,7 @@ void te_window_free(te_window_t *w)
     if (!w)
         return;
     if (w->slots)
-        for (int64_t i = 0; i < w->n; i++)
+        for (int64_t i = 0; i < w->cap; i++)
             te_sketch_free(w->slots[i].sk);
     free(w->slots);
     te_sketch_free(w->scratch);
@@ -217,10 +214,60 @@ static int64_t place(te_window_t *w, int64_t ts)
     return k > hi ? hi : k;
 }
 
+static int64_t slot_index(int64_t k, int64_t cap)
+{
+    int64_t i = k % cap;
+    return i < 0 ? i + cap : i;
+}
+
+/* Makes the ring cap slots or more (doubling, at most n) so that slice k
+ * and every live slice have a slot of their own; stale slots are dropped.
+ * Live slices span at most n consecutive indices, so n slots always do.
+ * Returns 0 or TE_ENOMEM (the ring is then unchanged). */
+static int ring_grow(te_window_t *w, int64_t k)
+{
+    int64_t lo = live_lo(w), hi = live_hi(w), a = k, b = k;
+    for (int64_t i = 0; i < w->cap; i++) {
+        int64_t x = w->slots[i].idx;
+        if (x != NO_SLICE && x >= lo && x <= hi) {
+            a = x < a ? x : a;
+            b = x > b ? x : b;
+        }
+    }
+    /* indices of a span shorter than the ring never share a slot */
+    int64_t ncap = w->cap ? w->cap : 1;
+    do
+        ncap = ncap * 2 < w->n ? ncap * 2 : w->n;
+    while (ncap <= b - a && ncap < w->n);
+    slot *ns = calloc((size_t)ncap, sizeof(*ns));
+    if (!ns)
+        return TE_ENOMEM;
+    for (int64_t i = 0; i < ncap; i++)
+        ns[i].idx = NO_SLICE;
+    for (int64_t i = 0; i < w->cap; i++) {
+        slot *o = &w->slots[i];
+        if (o->idx != NO_SLICE && o->idx >= lo && o->idx <= hi)
+            ns[slot_index(o->idx, ncap)] = *o;
+        else
+            te_sketch_free(o->sk);
+    }
+    free(w->slots);
+    w->slots = ns;
+    w->cap = ncap;
+    return 0;
+}
+
+/* The slot of live slice k, recycled from a stale slice when needed; NULL
+ * on ENOMEM. */
 static slot *slot_for(te_window_t *w, int64_t k)
 {
-    int64_t i = k % w->n;
-    slot *sl = &w->slots[i < 0 ? i + w->n : i];
+    slot *sl = w->cap ? &w->slots[slot_index(k, w->cap)] : NULL;
+    if (!sl || (sl->idx != k && sl->idx != NO_SLICE && sl->idx >= live_lo(w) &&
+                sl->idx <= live_hi(w))) {
+        if (ring_grow(w, k) < 0)
+            return NULL;
+        sl = &w->slots[slot_index(k, w->cap)];
+    }
     if (sl->idx != k) {
         sl->idx = k;
         sl->count = 0;
@@ -245,6 +292,8 @@ int te_window_add(te_window_t *w, int64_t ts_ns, double v)
     if (k == NO_SLICE)
         return 0;
     sl = slot_for(w, k);
+    if (!sl)
+        return TE_ENOMEM;
     sl->count++;
     sl->sum += v;
     if (v < sl->min)
@@ -386,7 +435,7 @@ int te_window_distinct(const te_window_t *w, uint64_t *count, bool *capped)
 /* Calls through the live slots: for (sl = first_live(..); sl; sl = next). */
 static const slot *next_live(const te_window_t *w, int64_t *i, int64_t lo, int64_t hi)
 {
-    while (*i < w->n) {
+    while (*i < w->cap) {
         const slot *sl = &w->slots[(*i)++];
         if (sl->idx >= lo && sl->idx <= hi && sl->count)
             return sl;

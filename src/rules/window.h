@@ -9,6 +9,8 @@
  * with count, sum, min, max, last (value, ts) and, when asked for, a
  * quantile sketch (rules/sketch.h). A slot is recycled lazily when a newer
  * slice lands on it, so te_window_advance is O(1) whatever the time jump.
+ * The slots are allocated as live slices need them (2, 4, ... up to n): a
+ * group seen once in a long window holds two, not n.
  *
  * The window "as of now" is [now - W, now) at slice granularity: it holds
  * the slices k with now - W <= k*S < now. When now and W are multiples of
@@ -97,7 +99,8 @@ int64_t te_window_now(const te_window_t *w);
 /* Adds value v observed at ts_ns (see the late/future rules at the top).
  * Returns 0 when the event was counted or dropped as late/future (the
  * counters say which); TE_EINVAL when v is NaN or infinite; TE_ENOMEM when
- * the slice sketch cannot grow (the basic aggregates were still counted). */
+ * the ring of slots cannot grow (nothing counted) or the slice sketch
+ * cannot (the basic aggregates were still counted). */
 int te_window_add(te_window_t *w, int64_t ts_ns, double v);
 
 /* Adds a distinct key observed at ts_ns (same late/future rules; only the

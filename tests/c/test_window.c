@@ -298,6 +298,87 @@ static void window_extreme_times_no_overflow(void **state)
     te_window_free(w);
 }
 
+static int64_t ref_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The ring grows as live slices need slots (from two up to n): against a
+ * brute-force model of the same rules (slice of an event, late, future
+ * clamped to the newest slice, live range as of now), over random events
+ * spread, bunched, late and early, with the clock jumping by small and
+ * large steps. */
+static void window_sparse_ring_matches_model(void **state)
+{
+    (void)state;
+    enum { MAXEV = 4000 };
+    static int64_t ek[MAXEV];
+    static double ev[MAXEV];
+    uint64_t rng = 0x243F6A8885A308D3ull;
+    for (int round = 0; round < 40; round++) {
+        int64_t W = (1 + (int64_t)(round % 7)) * 60 * S, slice = 0;
+        te_window_opts_t o = {.window_ns = W};
+        int64_t now = (int64_t)(round * 7919) * S - 1000 * S;
+        te_window_t *w = te_window_new(&o, now, NULL);
+        assert_non_null(w);
+        slice = te_window_slice_ns(w);
+        int nev = 0;
+        for (int step = 0; step < 300 && nev < MAXEV - 20; step++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            int burst = 1 + (int)(rng >> 60);
+            for (int b = 0; b < burst; b++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                /* most inside the window, some late, some a little ahead */
+                int64_t off = (int64_t)((rng >> 20) % (uint64_t)(W + W / 2)) - W - W / 4;
+                int64_t ts = now + off;
+                double v = (double)((rng >> 8) % 1000) - 300.0;
+                assert_int_equal(te_window_add(w, ts, v), 0);
+                int64_t lo = -ref_floor_div(-(now - W), slice), hi = ref_floor_div(now - 1, slice);
+                int64_t k;
+                if (ts >= now)
+                    k = ts - now > 60 * S ? INT64_MIN : hi;
+                else {
+                    k = ref_floor_div(ts, slice);
+                    if (k < lo)
+                        k = INT64_MIN;
+                    else if (k > hi)
+                        k = hi;
+                }
+                if (k != INT64_MIN) {
+                    ek[nev] = k;
+                    ev[nev++] = v;
+                }
+            }
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            int64_t jump = (rng >> 61) == 7 ? W + (int64_t)((rng >> 30) % 1000) * S
+                                            : (int64_t)((rng >> 30) % 20) * S / 3;
+            now += jump;
+            te_window_advance(w, now);
+            int64_t lo = -ref_floor_div(-(now - W), slice), hi = ref_floor_div(now - 1, slice);
+            uint64_t n = 0;
+            double sum = 0, mn = INFINITY, mx = -INFINITY;
+            for (int i = 0; i < nev; i++)
+                if (ek[i] >= lo && ek[i] <= hi) {
+                    n++;
+                    sum += ev[i];
+                    mn = ev[i] < mn ? ev[i] : mn;
+                    mx = ev[i] > mx ? ev[i] : mx;
+                }
+            assert_int_equal(te_window_count(w), n);
+            assert_true(fabs(te_window_sum(w) - sum) < 1e-6);
+            double x = 0;
+            if (n) {
+                assert_int_equal(te_window_min(w, &x), 0);
+                assert_true(x == mn);
+                assert_int_equal(te_window_max(w, &x), 0);
+                assert_true(x == mx);
+            }
+        }
+        te_window_free(w);
+    }
+}
+
 static void window_rate_is_count_per_second_over_w(void **state)
 {
     te_window_t *w = mk(60 * S, 0, 0, 60 * S);
@@ -464,6 +545,7 @@ int main(void)
         cmocka_unit_test(window_negative_times_virtual_clock),
         cmocka_unit_test(window_extreme_times_no_overflow),
         cmocka_unit_test(window_rate_is_count_per_second_over_w),
+        cmocka_unit_test(window_sparse_ring_matches_model),
         cmocka_unit_test(window_quantile_within_sketch_bound),
         cmocka_unit_test(window_distinct_counts_exactly_and_expires),
         cmocka_unit_test(window_distinct_cap_both_sides),
