@@ -115,7 +115,6 @@ static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t h
     s->sid = sid;
     s->hour = hour;
     s->nev = s->idsum = 0;
-    memset(s->ev, 0, sizeof(s->ev));
     s->ncols = s->norder = 0;
     r->sidx[j] = (uint32_t)++r->nslots;
     return s;
@@ -179,13 +178,14 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
     slot_t *s = slot_get(r, kid, sid, hour);
     if (!s)
         return TE_ENOMEM;
-    s->ev[m]++;
-    s->nev++;
+    void *tmp;
+    if (!ENSURE(s->em, s->cap_em, (size_t)s->nev + 1, 8))
+        return TE_ENOMEM;
+    s->em[s->nev++] = m;
     s->idsum = (int64_t)((uint64_t)s->idsum + (uint64_t)rowid);
     size_t pos = 0, k = 0, klen;
     const char *key;
     double v;
-    void *tmp;
     for (; fields && te_fields_blob_next(fields, fields_len, &pos, &key, &klen, &v); k++) {
         if (isnan(v))
             continue;
@@ -269,6 +269,14 @@ static int big_cell(struct te_rollup *r, te_rollup_wbuf_t *b, const double *v, s
     return rc;
 }
 
+/* Events per minute of slot s. */
+static void minute_counts(const slot_t *s, uint32_t ev[60])
+{
+    memset(ev, 0, 60 * sizeof(*ev));
+    for (int64_t i = 0; i < s->nev; i++)
+        ev[s->em[i]]++;
+}
+
 /* Puts column c in minute order (stable: values of a minute keep the order
  * they came in), through the scratch buffer. */
 static int col_sort(struct te_rollup *r, col_t *c)
@@ -330,19 +338,21 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         te_rollup_wb_varint(b, r->flens[f]);
         te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
     }
+    uint32_t ev[60];
+    minute_counts(s, ev);
     size_t ncells = 0;
     for (int m = 0; m < 60; m++)
-        ncells += s->ev[m] > 0;
+        ncells += ev[m] > 0;
     for (size_t j = 0; j < s->ncols; j++)
         for (size_t i = 0; i < s->cols[j].n; i++)
             ncells += i == 0 || s->cols[j].m[i] != s->cols[j].m[i - 1];
     te_rollup_wb_varint(b, ncells);
     for (unsigned char m = 0; rc == 0 && m < 60; m++) {
-        if (!s->ev[m])
+        if (!ev[m])
             continue;
         te_rollup_wb_put(b, &m, 1);
         te_rollup_wb_varint(b, 0);
-        te_rollup_wb_varint(b, s->ev[m]);
+        te_rollup_wb_varint(b, ev[m]);
         for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
             col_t *c = &s->cols[j];
             size_t i = at[j], e = i;
@@ -394,13 +404,15 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
  * to hold, written in parts. */
 static int slot_to_ents(struct te_rollup *r, slot_t *s, te_err_t *err)
 {
+    uint32_t ev[60];
+    minute_counts(s, ev);
     for (int m = 0; m < 60; m++) {
-        if (!s->ev[m])
+        if (!ev[m])
             continue;
         ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour + m * TE_ROLLUP_1M_NS, 0, 0);
         if (!e)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        e->n += s->ev[m];
+        e->n += ev[m];
     }
     ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour, 0, 1);
     if (!e)
@@ -437,9 +449,10 @@ static void slot_free(struct te_rollup *r, slot_t *s)
         free(s->cols[j].v);
         free(s->cols[j].m);
     }
-    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t);
+    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t) + s->cap_em;
     free(s->cols);
     free(s->order);
+    free(s->em);
     *s = (slot_t){0};
 }
 

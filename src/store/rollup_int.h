@@ -60,13 +60,14 @@ typedef struct te_rollup_col {
     bool sorted;
 } te_rollup_col_t;
 
-/* One (kind, series, hour) of the hour builder: events per minute, the
+/* One (kind, series, hour) of the hour builder: each event's minute, the
  * count and rowid sum of its events (what the database must also hold
  * for the slot to be trusted), and one column per field. */
 typedef struct te_rollup_slot {
     int64_t kid, sid, hour;
     int64_t nev, idsum;
-    uint32_t ev[60];
+    uint8_t *em;                /* the minute of each event, as they came */
+    size_t cap_em;
     te_rollup_col_t *cols;
     size_t ncols, cap_cols;
     uint32_t *order;            /* blob position -> column (the last event's layout) */
