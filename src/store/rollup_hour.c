@@ -232,12 +232,6 @@ size_t te_rollup_hour_bytes(const struct te_rollup *r)
     return r->hour_bytes;
 }
 
-/* Adds the finite values of v[0, n) to sk. */
-static int sketch_values(te_sketch_t *sk, const double *v, size_t n)
-{
-    return te_sketch_add_all(sk, v, n);
-}
-
 /* Encodes one field cell of n > TE_ROLLUP_VALS values v (sum, min, max,
  * sketch) into b and merges its sketch into hsk (when not NULL). */
 static int big_cell(struct te_rollup *r, te_rollup_wbuf_t *b, const double *v, size_t n,
@@ -252,7 +246,7 @@ static int big_cell(struct te_rollup *r, te_rollup_wbuf_t *b, const double *v, s
     te_sketch_t *sk = te_rollup_sketch_take(r);
     unsigned char *enc = NULL;
     size_t elen = 0;
-    int rc = !sk || sketch_values(sk, v, n) < 0 || te_sketch_encode(sk, &enc, &elen) < 0
+    int rc = !sk || te_sketch_add_all(sk, v, n) < 0 || te_sketch_encode(sk, &enc, &elen) < 0
                  ? te_err_set(err, TE_ENOMEM, "rollup: out of memory")
                  : 0;
     if (rc == 0 && hsk)
@@ -375,7 +369,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
             b->len = (size_t)(p - b->p);
             if (!small)
                 rc = big_cell(r, b, v, n, hsk[j], err);
-            else if (hsk[j] && sketch_values(hsk[j], v, n) < 0)
+            else if (hsk[j] && te_sketch_add_all(hsk[j], v, n) < 0)
                 rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         }
     }
