@@ -275,6 +275,44 @@ static void sketch_add_all_equals_single_adds(void **state)
     }
 }
 
+/* The bulk path's fast loop (every value a positive normal, fitting the
+ * store without a collapse) must leave the sketch a value-by-value add
+ * would: runs of positives into empty and non-empty sketches, runs that
+ * widen the range both ways, and a run too wide for the cap (the general
+ * loop's collapse). */
+static void sketch_add_all_positive_runs_equal_single_adds(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        uint32_t cap = round ? 64 : 0;
+        te_sketch_t *one = new_sketch(0, cap), *bulk = new_sketch(0, cap);
+        double v[3000];
+        for (int i = 0; i < 3000; i++) {
+            v[i] = exp(rng_normal() * 2.0 + (i / 500) * 1.5 - 3.0);
+            if (i % 500 == 7)
+                v[i] = round ? ldexp(1.0, (i / 500) * 40 - 120) : 1e-6;
+            te_sketch_add(one, v[i]);
+        }
+        for (size_t at = 0, k = 1; at < 3000; at += k, k = k * 3 % 257 + 1)
+            assert_int_equal(te_sketch_add_all(bulk, v + at, at + k > 3000 ? 3000 - at : k), 0);
+        unsigned char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        assert_int_equal(te_sketch_encode(one, &a, &al), 0);
+        assert_int_equal(te_sketch_encode(bulk, &b, &bl), 0);
+        assert_int_equal(al, bl);
+        assert_memory_equal(a, b, al);
+        assert_int_equal(te_sketch_collapsed(one), round == 1);
+        assert_int_equal(te_sketch_collapsed(bulk), round == 1);
+        assert_true(te_sketch_sum(one) == te_sketch_sum(bulk));
+        assert_true(te_sketch_min(one) == te_sketch_min(bulk));
+        assert_true(te_sketch_max(one) == te_sketch_max(bulk));
+        free(a);
+        free(b);
+        te_sketch_free(one);
+        te_sketch_free(bulk);
+    }
+}
+
 static void sketch_merge_accuracy_mismatch_rejected(void **state)
 {
     te_sketch_t *a = new_sketch(0.01, 0), *b = new_sketch(0.02, 0);
@@ -546,6 +584,7 @@ int main(void)
         cmocka_unit_test(sketch_add_nonfinite_rejected_unchanged),
         cmocka_unit_test(sketch_merge_equals_single_adds),
         cmocka_unit_test(sketch_add_all_equals_single_adds),
+        cmocka_unit_test(sketch_add_all_positive_runs_equal_single_adds),
         cmocka_unit_test(sketch_merge_accuracy_mismatch_rejected),
         cmocka_unit_test(sketch_encode_decode_round_trip),
         cmocka_unit_test(sketch_decode_truncated_blobs_fail_cleanly),
