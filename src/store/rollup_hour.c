@@ -312,8 +312,13 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     for (size_t j = 0; j < s->ncols; j++)
         if (!s->cols[j].sorted && col_sort(r, &s->cols[j]) < 0)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    te_sketch_t **hsk = s->ncols ? calloc(s->ncols, sizeof(*hsk) + sizeof(size_t)) : NULL;
+    te_sketch_t **hsk =
+        s->ncols ? calloc(s->ncols, sizeof(*hsk) + 2 * sizeof(size_t) + sizeof(int)) : NULL;
     size_t *at = hsk ? (size_t *)(hsk + s->ncols) : NULL; /* next value per column */
+    size_t *pend = at ? at + s->ncols : NULL; /* first value not in the 1-hour sketch */
+    int *scale = pend ? (int *)(pend + s->ncols) : NULL; /* te_rollup_put_vals' hint */
+    for (size_t j = 0; j < s->ncols; j++)
+        scale[j] = -1;
     int rc = 0;
     if (s->ncols && !hsk)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
@@ -323,7 +328,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     /* names: '' (index 0), then the columns; cells by (minute, name) */
     b->len = 0;
     b->oom = false;
-    unsigned char version = 1;
+    unsigned char version = TE_ROLLUP_1M_VERSION;
     te_rollup_wb_put(b, &version, 1);
     te_rollup_wb_varint(b, s->ncols + 1);
     te_rollup_wb_varint(b, 0);
@@ -358,21 +363,30 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
             const double *v = c->v + i;
             size_t n = e - i;
             bool small = n <= TE_ROLLUP_VALS;
-            if (!te_rollup_wb_reserve(b, 21 + (small ? n * 8 : 0)))
+            if (!te_rollup_wb_reserve(b, 21 + (small ? 1 + n * 10 : 0)))
                 break; /* b->oom, reported below */
             unsigned char *p = b->p + b->len;
             *p++ = m;
             p += te_rollup_put_varint(p, j + 1);
             p += te_rollup_put_varint(p, n);
             if (small)
-                p += te_rollup_put_f64s(p, v, n);
+                p += te_rollup_put_vals(p, v, n, &scale[j]);
             b->len = (size_t)(p - b->p);
-            if (!small)
-                rc = big_cell(r, b, v, n, hsk[j], err);
-            else if (hsk[j] && te_sketch_add_all(hsk[j], v, n) < 0)
+            if (small)
+                continue;
+            /* the small cells' values before it go into the 1-hour sketch
+             * in one call (they are contiguous), the big cell's sketch is
+             * merged */
+            if (hsk[j] && te_sketch_add_all(hsk[j], c->v + pend[j], i - pend[j]) < 0)
                 rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+            else
+                rc = big_cell(r, b, v, n, hsk[j], err);
+            pend[j] = e;
         }
     }
+    for (size_t j = 0; rc == 0 && j < s->ncols; j++)
+        if (hsk[j] && te_sketch_add_all(hsk[j], s->cols[j].v + pend[j], s->cols[j].n - pend[j]) < 0)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (rc == 0 && b->oom)
         rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (rc == 0)

@@ -161,6 +161,15 @@ bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n);
 size_t te_rollup_put_varint(unsigned char *p, uint64_t v);
 size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 
+/* Version of the 1-minute rows this build writes (it reads 1 and 2). */
+#define TE_ROLLUP_1M_VERSION 2
+
+/* Writes the n <= TE_ROLLUP_VALS values of a small 1-minute cell at p (at
+ * most 1 + 10 n bytes: scaled integers where they read back exactly, else
+ * f64; format in rollup_row.c); returns the bytes written. hint (NULL: none)
+ * carries the scale from cell to cell of one column: start it at -1. */
+size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint);
+
 /* Appends n bytes / a LEB128 varint / a little-endian f64 to b. */
 void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n);
 void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v);

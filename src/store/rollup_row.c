@@ -71,14 +71,93 @@ put:;
 
 /* ---------- 1-minute rows: one per (series, hour), minutes packed ---------- */
 
-/* Blob (version 1; integers LEB128 varints, doubles 8 bytes little-endian):
- *   u8 1 | varint nnames | nnames x (varint len, bytes) | varint ncells |
+/* Blob (integers LEB128 varints, doubles 8 bytes little-endian):
+ *   u8 version | varint nnames | nnames x (varint len, bytes) | varint ncells |
  *   ncells x (u8 minute, varint name index, varint n, values)
  * sorted by (minute, name); name '' is the event count (no values); other
- * cells hold n <= TE_ROLLUP_VALS: the n values themselves (f64 each), else
- * f64 sum, f64 min, f64 max, varint sketch length, sketch blob
- * (te_sketch_encode). Most minutes of most series hold a few events, and
- * a value costs 8 bytes where a sketch costs ~50. */
+ * cells hold n <= TE_ROLLUP_VALS: the n values themselves, else f64 sum,
+ * f64 min, f64 max, varint sketch length, sketch blob (te_sketch_encode).
+ * Most minutes of most series hold a few events, and a value costs 8 bytes
+ * or less where a sketch costs ~50.
+ *
+ * How a small cell's values are written: version 1, n f64; version 2 (what
+ * this build writes), a byte e, then for e = 0 n f64, for e = 1 + k
+ * (k <= TE_ROLLUP_MAX_SCALE) n zigzag varints of v * 10^k. Telemetry
+ * values are mostly integers (tokens, bytes, counts) or short decimals
+ * (milliseconds to 0.1, confidences to 0.01): 1 to 3 bytes instead of 8.
+ * A cell is scaled only when every value reads back bit for bit
+ * ((double)i / 10^k, what the walk computes); anything else stays f64. */
+
+#define MAX_SCALE 6 /* 10^6: microseconds in milliseconds, 6-digit fractions */
+
+static const double POW10[MAX_SCALE + 1] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+
+/* v as v * 10^k exactly, reading back bit for bit; false if not. */
+static inline bool scaled(double v, int k, int64_t *out)
+{
+    double x = v * POW10[k];
+    if (!(x > -9007199254740992.0 && x < 9007199254740992.0)) /* 2^53; NaN fails */
+        return false;
+    int64_t i = (int64_t)x;
+    double back = (double)i / POW10[k];
+    uint64_t a, b;
+    memcpy(&a, &back, sizeof(a));
+    memcpy(&b, &v, sizeof(b));
+    if ((double)i != x || a != b) /* -0.0 stays f64 */
+        return false;
+    *out = i;
+    return true;
+}
+
+/* The scale all of v[0, n) take, trying *hint first (a column keeps its
+ * format from cell to cell: one check per value, most times), else the
+ * smallest; MAX_SCALE + 1 for none. Sets *hint and q. */
+static int pick_scale(const double *v, size_t n, int *hint, int64_t *q)
+{
+    int h = *hint;
+    if (h > MAX_SCALE)
+        return h; /* not decimals earlier in this column: no more tries */
+    size_t i = 0;
+    if (h >= 0) {
+        while (i < n && scaled(v[i], h, &q[i]))
+            i++;
+        if (i == n)
+            return h;
+    }
+    int k = 0;
+    for (i = 0; i < n && k <= MAX_SCALE;) {
+        if (scaled(v[i], k, &q[i]))
+            i++;
+        else if (++k <= MAX_SCALE)
+            i = 0; /* a finer scale: the values before are checked again */
+    }
+    *hint = k;
+    return k;
+}
+
+size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint)
+{
+    int64_t q[TE_ROLLUP_VALS];
+    int none = -1;
+    int k = n <= TE_ROLLUP_VALS ? pick_scale(v, n, hint ? hint : &none, q) : MAX_SCALE + 1;
+    if (k > MAX_SCALE) {
+        p[0] = 0;
+        return 1 + te_rollup_put_f64s(p + 1, v, n);
+    }
+    size_t len = 1;
+    p[0] = (unsigned char)(1 + k);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = ((uint64_t)q[i] << 1) ^ (uint64_t)(q[i] >> 63);
+        if (z < 0x4000) { /* one or two bytes, the common case, inline */
+            p[len] = (unsigned char)(z | (z > 0x7f ? 0x80 : 0));
+            p[len + 1] = (unsigned char)(z >> 7);
+            len += 1 + (z > 0x7f);
+        } else {
+            len += te_rollup_put_varint(p + len, z);
+        }
+    }
+    return len;
+}
 
 bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n)
 {
@@ -194,8 +273,9 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
     uint64_t nn, nc;
     const char *names[TE_ROLLUP_MAX_ROW_NAMES];
     size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
-    if (len < 1 || b.p[0] != 1)
+    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_VERSION)
         goto bad;
+    int version = b.p[0];
     b.pos = 1;
     if (!rb_varint(&b, &nn) || nn > TE_ROLLUP_MAX_ROW_NAMES)
         goto bad;
@@ -225,9 +305,20 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
             if (n == 0)
                 goto bad;
             if (n <= TE_ROLLUP_VALS) {
-                for (uint64_t k = 0; k < n; k++) {
-                    if (!rb_f64(&b, &c.vals[k]))
+                unsigned e = 0;
+                if (version >= 2) {
+                    if (b.pos >= b.len || b.p[b.pos] > 1 + MAX_SCALE)
                         goto bad;
+                    e = b.p[b.pos++];
+                }
+                for (uint64_t k = 0; k < n; k++) {
+                    uint64_t z;
+                    if (e == 0 && !rb_f64(&b, &c.vals[k]))
+                        goto bad;
+                    if (e > 0 && !rb_varint(&b, &z))
+                        goto bad;
+                    if (e > 0)
+                        c.vals[k] = (double)(int64_t)((z >> 1) ^ -(z & 1)) / POW10[e - 1];
                     c.sum += c.vals[k];
                     if (k == 0 || c.vals[k] < c.min)
                         c.min = c.vals[k];
@@ -264,7 +355,7 @@ int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t s
     uint32_t map[TE_ROLLUP_MAX_ROW_NAMES];  /* row name index -> field */
     size_t nn = 0;
     int64_t events = 0;
-    unsigned char v = 1;
+    unsigned char v = TE_ROLLUP_1M_VERSION;
     for (size_t k = 0; k < n; k++) {
         const te_rollup_ent_t *e = &cells[k];
         size_t x = 0;
@@ -298,8 +389,8 @@ int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t s
         if (e->field == 0)
             continue;
         if (e->n <= TE_ROLLUP_VALS && !e->sk) {
-            for (int64_t vi = 0; vi < e->n; vi++)
-                te_rollup_wb_f64(&b, e->v[vi]);
+            unsigned char t[1 + TE_ROLLUP_VALS * 10];
+            te_rollup_wb_put(&b, t, te_rollup_put_vals(t, e->v, (size_t)e->n, NULL));
             continue;
         }
         if (e->n <= TE_ROLLUP_VALS) { /* never: a sketch comes with n > VALS */

@@ -31,6 +31,7 @@
 #include "core/event.h"
 #include "core/result.h"
 #include "store/rollup.h"
+#include "store/rollup_int.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -569,6 +570,76 @@ static void test_rollup_expire(void **state)
 }
 
 /* The interpolated sketch quantile is within 1% of numpy's definition. */
+typedef struct {
+    double vals[TE_ROLLUP_VALS];
+    int nvals, cells;
+} walked_t;
+
+static int keep_cell(const te_rollup_cell_t *c, void *ud)
+{
+    walked_t *w = ud;
+    w->cells++;
+    if (c->field_len) {
+        memcpy(w->vals, c->vals, sizeof(w->vals));
+        w->nvals = c->nvals;
+    }
+    return 0;
+}
+
+/* A small cell's values read back bit for bit from the version-2 encoding
+ * (scaled integers where exact, f64 otherwise), and version-1 rows (raw
+ * f64, written by earlier builds) still read. */
+static void test_cell_values_round_trip(void **state)
+{
+    (void)state;
+    static const double cases[][TE_ROLLUP_VALS] = {
+        {1, 2, 3, 4000, 0, 7, 9, 123456},            /* integers: k = 0 */
+        {1234.5, 0.1, 99.9, 3, 0, 0, 0, 0},          /* tenths */
+        {0.123456, 1e-6, 5, 0, 0, 0, 0, 0},          /* millionths: k = 6 */
+        {0.0123456789, 1, 2, 0, 0, 0, 0, 0},         /* not a short decimal: f64 */
+        {-0.0, 1, 0, 0, 0, 0, 0, 0},                 /* the sign of zero: f64 */
+        {-17.25, -3, 2.5, 0, 0, 0, 0, 0},            /* negatives */
+        {9007199254740993.0, 1, 0, 0, 0, 0, 0, 0},   /* past 2^53: f64 */
+        {1e300, 1e-300, 0, 0, 0, 0, 0, 0},           /* extremes: f64 */
+        {0.30000000000000004, 0.1, 0, 0, 0, 0, 0, 0} /* 0.1 + 0.2: f64 */
+    };
+    static const int ns[] = {8, 4, 3, 3, 2, 3, 2, 2, 2};
+    for (size_t t = 0; t < sizeof(ns) / sizeof(ns[0]); t++) {
+        for (int version = 1; version <= 2; version++) {
+            unsigned char blob[256];
+            size_t len = 0;
+            blob[len++] = (unsigned char)version;
+            blob[len++] = 2; /* names: "", "x" */
+            blob[len++] = 0;
+            blob[len++] = 1;
+            blob[len++] = 'x';
+            blob[len++] = 2; /* cells: the count, then x */
+            blob[len++] = 5, blob[len++] = 0, blob[len++] = (unsigned char)ns[t];
+            blob[len++] = 5, blob[len++] = 1, blob[len++] = (unsigned char)ns[t];
+            if (version == 2) {
+                len += te_rollup_put_vals(blob + len, cases[t], (size_t)ns[t], NULL);
+            } else {
+                memcpy(blob + len, cases[t], (size_t)ns[t] * 8); /* little-endian host */
+                len += (size_t)ns[t] * 8;
+            }
+            walked_t w = {0};
+            te_err_t err = {0};
+            assert_int_equal(te_rollup_1m_each(blob, len, keep_cell, &w, &err), 0);
+            assert_int_equal(w.cells, 2);
+            assert_int_equal(w.nvals, ns[t]);
+            assert_memory_equal(w.vals, cases[t], (size_t)ns[t] * sizeof(double));
+            if (version == 2 && t < 3) /* short decimals take under 8 bytes a value */
+                assert_true(len - 12 < (size_t)ns[t] * 8);
+            /* a truncated row is an error, never a read past the end */
+            assert_int_equal(te_rollup_1m_each(blob, len - 1, keep_cell, &w, &err), TE_EPARSE);
+        }
+    }
+    unsigned char bad[] = {2, 2, 0, 1, 'x', 1, 5, 1, 1, 9, 0};
+    te_err_t err = {0};
+    walked_t w = {0};
+    assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), keep_cell, &w, &err), TE_EPARSE);
+}
+
 static void test_quantile_definition(void **state)
 {
     (void)state;
@@ -630,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archive_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
         cmocka_unit_test(test_quantile_definition),
+        cmocka_unit_test(test_cell_values_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
