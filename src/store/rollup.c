@@ -68,14 +68,6 @@
 typedef te_rollup_ent_t ent_t;
 typedef te_rollup_kstate_t kstate_t;
 
-int64_t te_rollup_bucket(int64_t ts, int64_t res_ns)
-{
-    int64_t b = ts / res_ns;
-    if (ts % res_ns < 0)
-        b--;
-    return b * res_ns;
-}
-
 /* ---------- sketch helpers ---------- */
 
 static int sk_add(te_sketch_t *sk, double v)
