@@ -7,13 +7,16 @@
  * The one idea: accepted means committed. Producers on the loop (HTTP,
  * TCP, Unix, UDP) submit batches to the writer; the writer calls
  * te_engine_batch_done after the commit, which only queues the batch for
- * the loop (see engine_int.h). Shutdown runs in this order: close the
- * listeners (stop accepting and reading; streams hand over what they had),
- * stop the writer (drain, commit, join), answer what completed, close every
- * handle, run the loop until uv_loop_close() returns 0.
+ * the loop (see engine_int.h). Tailed files (source blocks) are one more
+ * producer; their saved positions advance as their batches come back.
+ * Shutdown runs in this order: close the listeners and tails (stop
+ * accepting and reading; streams hand over what they had), stop the writer
+ * (drain, commit, join), answer what completed, close every handle, run the
+ * loop until uv_loop_close() returns 0.
  */
 #include "engine.h"
 
+#include <cjson/cJSON.h>
 #include <http_parser.h>
 #include <signal.h>
 #include <stdio.h>
@@ -250,6 +253,7 @@ static void shutdown_engine(te_engine_t *e)
     te_stream_listener_close(e->tcp);
     te_stream_listener_close(e->unix_l);
     te_udp_listener_close(e->udp);
+    te_tail_close(e->tail);
     te_engine_rules_close(e); /* before the drain: last alert transitions commit */
     te_engine_recs_close(e);
     te_engine_reports_close(e);
@@ -324,6 +328,74 @@ static int start_handles(te_engine_t *e, te_err_t *err)
     return 0;
 }
 
+/* A tailed batch is back: its file's saved position moves (te_tail_committed
+ * must see it before it is freed). */
+static void on_tail_batch(te_engine_t *e, te_batch_t *b, void *arg)
+{
+    (void)arg;
+    te_tail_committed(e->tail, b);
+    te_batch_free(b);
+}
+
+/* The `source` key of a source block (the default source of its events),
+ * read from the block's JSON; NULL when absent. Caller frees. */
+static char *block_source(const te_config_source_t *s)
+{
+    cJSON *o = s->json ? cJSON_Parse(s->json) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "source");
+    char *out = cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+    cJSON_Delete(o);
+    return out;
+}
+
+/* source "x" { type = "tail", path = ..., kind = ..., source = ... }: follows
+ * each file; positions are saved in <db>.tail-positions. */
+static int start_tail(te_engine_t *e, te_err_t *err)
+{
+    const te_config_t *cfg = e->cfg;
+    char positions[4096];
+    size_t n = 0;
+    int rc = 0;
+
+    if (cfg->nsources == 0)
+        return 0;
+    te_tail_source_t *src = calloc(cfg->nsources, sizeof(*src));
+    char **defaults = calloc(cfg->nsources, sizeof(*defaults));
+    if (!src || !defaults) {
+        free(src);
+        free(defaults);
+        return te_err_set(err, TE_ENOMEM, "serve: out of memory");
+    }
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        const te_config_source_t *s = &cfg->sources[i];
+        if (!s->type || strcmp(s->type, "tail") != 0 || !s->path)
+            continue; /* the config schema admits only tail today */
+        defaults[i] = block_source(s);
+        src[n].name = s->name;
+        src[n].path = s->path;
+        src[n].kind = s->kind;
+        src[n].source = defaults[i];
+        n++;
+    }
+    snprintf(positions, sizeof(positions), "%s.tail-positions", cfg->db_path);
+    e->tail_done.e = e;
+    e->tail_done.cb = on_tail_batch;
+    te_tail_opts_t to = {.sources = src,
+                         .nsources = n,
+                         .positions_path = positions,
+                         .max_line_bytes = 0, /* the event size limit, 1 MiB */
+                         .w = e->writer,
+                         .done = te_engine_batch_done,
+                         .done_ud = &e->tail_done};
+    if (n > 0)
+        rc = te_tail_start(&e->loop, &to, &e->tail, err);
+    for (size_t i = 0; i < cfg->nsources; i++)
+        free(defaults[i]);
+    free(defaults);
+    free(src);
+    return rc;
+}
+
 static int start_listeners(te_engine_t *e, te_err_t *err)
 {
     const te_config_t *cfg = e->cfg;
@@ -357,6 +429,9 @@ static int start_listeners(te_engine_t *e, te_err_t *err)
         if (rc < 0)
             return rc;
     }
+    rc = start_tail(e, err);
+    if (rc < 0)
+        return rc;
     if (e->http) {
         printf("http listening on http://%s\n", e->http_addr);
         printf("dashboard on http://%s/\n", e->http_addr);
@@ -367,6 +442,11 @@ static int start_listeners(te_engine_t *e, te_err_t *err)
         printf("udp listening on %s\n", te_udp_listener_address(e->udp));
     if (e->unix_l)
         printf("unix listening on %s\n", te_stream_listener_address(e->unix_l));
+    for (size_t i = 0; i < te_tail_count(e->tail); i++) {
+        te_tail_source_stats_t ts;
+        te_tail_source_stats(e->tail, i, &ts);
+        printf("tail \"%s\" following %s\n", ts.name, ts.path);
+    }
     printf("ready\n");
     fflush(stdout);
     return 0;
@@ -426,10 +506,6 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    for (size_t i = 0; i < cfg->nsources; i++)
-        te_log(TE_LOG_WARN, "engine",
-               "source \"%s\" (type %s): sources are not available in this build; ignored",
-               cfg->sources[i].name, cfg->sources[i].type ? cfg->sources[i].type : "?");
     rc = te_auth_new(cfg->auth_json, &e->auth, err);
     if (rc == 0) /* every ingest path redacts as it parses (ndjson.c) */
         rc = te_redact_install(cfg->redact_json, err);
@@ -464,6 +540,7 @@ int te_engine_serve(const te_config_t *cfg, te_err_t *err)
     te_stream_listener_free(e->tcp);
     te_stream_listener_free(e->unix_l);
     te_udp_listener_free(e->udp);
+    te_tail_free(e->tail);
     te_engine_rules_free(e);
     te_engine_recs_free(e);
     te_engine_reports_free(e);

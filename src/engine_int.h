@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "ingest/http.h"
 #include "ingest/stream.h"
+#include "ingest/tail.h"
 #include "ingest/udp.h"
 #include "pipeline/writer.h"
 
@@ -49,6 +50,7 @@ struct te_engine {
     te_stream_listener_t *tcp;
     te_stream_listener_t *unix_l;
     te_udp_listener_t *udp;
+    te_tail_t *tail;                /* source blocks of type "tail"; NULL when none */
     char http_addr[80];
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_async_t async;
@@ -57,6 +59,7 @@ struct te_engine {
     bool serving;                   /* start-up completed */
     bool shutting_down;
     te_engine_done_t stream_done;   /* ud of TCP/Unix/UDP batches */
+    te_engine_done_t tail_done;     /* ud of tailed-file batches (positions advance) */
     pthread_mutex_t done_lock;
     te_batch_t *done_head, *done_tail; /* guarded by done_lock, linked by b->next */
     int64_t start_mono_ns;

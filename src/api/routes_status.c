@@ -33,6 +33,7 @@ typedef struct totals {
     te_writer_stats_t ws;
     te_stream_stats_t tcp, unix_s;
     te_udp_stats_t udp;
+    uint64_t tail_rejected;
     uint64_t rejected, dropped;
 } totals_t;
 
@@ -47,7 +48,9 @@ static void gather(const te_engine_t *e, totals_t *t)
         te_stream_listener_stats(e->unix_l, &t->unix_s);
     if (e->udp)
         te_udp_listener_stats(e->udp, &t->udp);
-    t->rejected = e->http_rejected + t->tcp.rejected + t->unix_s.rejected + t->udp.rejected;
+    t->tail_rejected = te_tail_rejected(e->tail);
+    t->rejected = e->http_rejected + t->tcp.rejected + t->unix_s.rejected + t->udp.rejected +
+                  t->tail_rejected;
     t->dropped = t->udp.dropped;
 }
 
@@ -154,6 +157,42 @@ static void notifier_metrics(te_engine_t *e, te_buf_t *b)
                     (unsigned long long)h[i].consecutive_failures);
 }
 
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void add_label_value(te_buf_t *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            te_buf_addf(b, "\\%c", *v);
+        else if (*v == '\n')
+            te_buf_adds(b, "\\n");
+        else
+            te_buf_addf(b, "%c", *v);
+    }
+}
+
+/* "tail":[{"name","path","state","lines","submitted","committed","rejected",
+ * "truncations","rotations","read_offset","saved_offset"}] */
+static void tail_json(te_engine_t *e, te_buf_t *b)
+{
+    te_buf_adds(b, ",\"tail\":[");
+    for (size_t i = 0; i < te_tail_count(e->tail); i++) {
+        te_tail_source_stats_t s;
+        te_tail_source_stats(e->tail, i, &s);
+        te_buf_adds(b, i ? ",{\"name\":" : "{\"name\":");
+        te_buf_add_json_str(b, s.name, strlen(s.name));
+        te_buf_adds(b, ",\"path\":");
+        te_buf_add_json_str(b, s.path, strlen(s.path));
+        te_buf_addf(b, ",\"state\":\"%s\",\"lines\":%llu,\"submitted\":%llu,\"committed\":%llu,"
+                       "\"rejected\":%llu,\"truncations\":%llu,\"rotations\":%llu,"
+                       "\"read_offset\":%llu,\"saved_offset\":%llu}",
+                    s.state, (unsigned long long)s.lines, (unsigned long long)s.submitted,
+                    (unsigned long long)s.committed, (unsigned long long)s.rejected,
+                    (unsigned long long)s.truncations, (unsigned long long)s.rotations,
+                    (unsigned long long)s.read_offset, (unsigned long long)s.saved_offset);
+    }
+    te_buf_adds(b, "]");
+}
+
 void te_api_status(te_engine_t *e, te_http_req_t *req)
 {
     totals_t t;
@@ -193,6 +232,7 @@ void te_api_status(te_engine_t *e, te_http_req_t *req)
                     "\"failures\":%llu}",
                 recs.recommenders, (unsigned long long)recs.runs,
                 (unsigned long long)recs.failures);
+    tail_json(e, &b);
     te_buf_adds(&b, ",\"listeners\":{");
     listener_json(&b, "http", e->http ? e->http_addr : NULL, true);
     listener_json(&b, "tcp", e->tcp ? te_stream_listener_address(e->tcp) : NULL, false);
@@ -217,17 +257,18 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
 {
     totals_t t;
     te_buf_t b = {0};
-    static const char *const listeners[] = {"http", "tcp", "unix", "udp"};
+    static const char *const listeners[] = {"http", "tcp", "unix", "udp", "tail"};
 
     gather(e, &t);
-    uint64_t rejected[4] = {e->http_rejected, t.tcp.rejected, t.unix_s.rejected, t.udp.rejected};
+    uint64_t rejected[5] = {e->http_rejected, t.tcp.rejected, t.unix_s.rejected, t.udp.rejected,
+                            t.tail_rejected};
 
     metric_head(&b, "te_events_accepted_total", "counter",
                 "Events committed to storage (stored plus idempotent duplicates).");
     te_buf_addf(&b, "te_events_accepted_total %llu\n", (unsigned long long)e->accepted);
     metric_head(&b, "te_events_rejected_total", "counter",
-                "Events rejected as invalid, by listener.");
-    for (int i = 0; i < 4; i++)
+                "Events rejected as invalid, by listener (tail: lines of followed files).");
+    for (int i = 0; i < 5; i++)
         te_buf_addf(&b, "te_events_rejected_total{listener=\"%s\"} %llu\n", listeners[i],
                          (unsigned long long)rejected[i]);
     metric_head(&b, "te_events_dropped_total", "counter",
@@ -248,6 +289,26 @@ void te_api_metrics(te_engine_t *e, te_http_req_t *req)
     for (int i = 0; i < TE_REDACT_NTYPES; i++)
         te_buf_addf(&b, "te_redactions_total{type=\"%s\"} %llu\n", te_redact_type_name(i),
                     (unsigned long long)redactions[i]);
+    if (te_tail_count(e->tail) > 0) {
+        metric_head(&b, "te_tail_lines_total", "counter",
+                    "Complete lines read from followed files (source blocks), by source.");
+        for (size_t i = 0; i < te_tail_count(e->tail); i++) {
+            te_tail_source_stats_t s;
+            te_tail_source_stats(e->tail, i, &s);
+            te_buf_adds(&b, "te_tail_lines_total{source=\"");
+            add_label_value(&b, s.name);
+            te_buf_addf(&b, "\"} %llu\n", (unsigned long long)s.lines);
+        }
+        metric_head(&b, "te_tail_saved_offset_bytes", "gauge",
+                    "Committed read position in each followed file (a restart resumes there).");
+        for (size_t i = 0; i < te_tail_count(e->tail); i++) {
+            te_tail_source_stats_t s;
+            te_tail_source_stats(e->tail, i, &s);
+            te_buf_adds(&b, "te_tail_saved_offset_bytes{source=\"");
+            add_label_value(&b, s.name);
+            te_buf_addf(&b, "\"} %llu\n", (unsigned long long)s.saved_offset);
+        }
+    }
     metric_head(&b, "te_queue_events", "gauge", "Events waiting in the ingest queue.");
     te_buf_addf(&b, "te_queue_events %llu\n", (unsigned long long)t.ws.queued_events);
     metric_head(&b, "te_queue_capacity_events", "gauge", "Bound of the ingest queue.");
