@@ -74,8 +74,14 @@ struct job {
     int64_t at_ns;
     te_engine_action_cb cb;
     void *cb_ud;
+    job_t **kids;          /* a chain: transitions of one loop turn, one batch */
+    size_t nkids, capkids;
     job_t *next;
 };
+
+/* Transitions saved in one batch at most (a tick that fires 10,000 alerts
+ * makes 40 batches, not 10,000). */
+#define CHAIN_MAX 256
 
 struct te_engine_alerts {
     te_engine_t *e;
@@ -90,6 +96,8 @@ struct te_engine_alerts {
     int64_t action_seq;   /* journal rows applied up to here */
     int64_t poll_ns;
     uv_timer_t poll, flush;
+    uv_check_t chain_check; /* submits the open chain after the loop turn */
+    job_t *chain;           /* transitions of this loop turn, not yet submitted */
     bool timers_on, closed, polling;
     te_engine_done_t done;
     job_t *wait_head, *wait_tail;
@@ -137,6 +145,9 @@ static void job_free(job_t *j)
     te_silence_clear(&j->sil);
     free(j->by);
     free(j->comment);
+    for (size_t i = 0; i < j->nkids; i++)
+        job_free(j->kids[i]);
+    free(j->kids);
     free(j);
 }
 
@@ -211,8 +222,11 @@ static void flush_waiting(te_engine_alerts_t *A)
     }
 }
 
+static void chain_close(te_engine_alerts_t *A);
+
 static void submit(te_engine_alerts_t *A, job_t *j)
 {
+    chain_close(A); /* jobs reach the writer in the order they were made */
     flush_waiting(A);
     if (!A->wait_head) {
         int rc = try_submit(A, j);
@@ -228,6 +242,78 @@ static void submit(te_engine_alerts_t *A, job_t *j)
     else
         A->wait_head = j;
     A->wait_tail = j;
+}
+
+/* ---- chains: the transitions of one loop turn share a batch ---- */
+
+static int chain_apply(te_store_t *st, job_t *j, te_err_t *err)
+{
+    for (size_t i = 0; i < j->nkids; i++) {
+        int rc = j->kids[i]->apply(st, j->kids[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void chain_done(te_engine_alerts_t *A, job_t *j, int rc, const char *msg)
+{
+    for (size_t i = 0; i < j->nkids; i++) {
+        if (j->kids[i]->done)
+            j->kids[i]->done(A, j->kids[i], rc, msg);
+        job_free(j->kids[i]);
+    }
+    j->nkids = 0;
+}
+
+/* Submits the open chain, if any. */
+static void chain_close(te_engine_alerts_t *A)
+{
+    job_t *c = A->chain;
+    if (!c)
+        return;
+    A->chain = NULL;
+    uv_check_stop(&A->chain_check);
+    submit(A, c);
+}
+
+static void on_chain_check(uv_check_t *h)
+{
+    chain_close(h->data);
+}
+
+/* Submits a transition's job: into the open chain (opened, and closed
+ * after this loop turn, as needed) so a tick that changes many alerts
+ * writes them in a few transactions and holds a few batches, not one
+ * each. Order with other jobs is kept: submit() closes the chain first. */
+static void submit_chained(te_engine_alerts_t *A, job_t *j)
+{
+    if (A->closed || !A->timers_on) {
+        submit(A, j);
+        return;
+    }
+    if (!A->chain) {
+        A->chain = job_new(chain_apply, chain_done);
+        if (!A->chain) {
+            submit(A, j);
+            return;
+        }
+        uv_check_start(&A->chain_check, on_chain_check);
+    }
+    job_t *c = A->chain;
+    if (c->nkids == c->capkids) {
+        size_t cap = c->capkids ? c->capkids * 2 : 16;
+        job_t **k = realloc(c->kids, cap * sizeof(*k));
+        if (!k) {
+            submit(A, j); /* closes the chain, then j alone */
+            return;
+        }
+        c->kids = k;
+        c->capkids = cap;
+    }
+    c->kids[c->nkids++] = j;
+    if (c->nkids >= CHAIN_MAX)
+        chain_close(A);
 }
 
 /* ---- the stdout notifier ---- */
@@ -395,7 +481,7 @@ static void notify(te_engine_alerts_t *A, const te_alert_t *a, te_alert_transiti
                a->id, a->rule);
     if (status && !held && (a->nnotify == 0 || names_notifier(a, "stdout")))
         print_stdout(A, a, status);
-    submit(A, j);
+    submit_chained(A, j);
 }
 
 void te_engine_alerts_transition(te_engine_alerts_t *A, const te_alert_t *a,
@@ -946,7 +1032,9 @@ int te_engine_alerts_start(te_engine_alerts_t *A, te_err_t *err)
         return te_err_set(err, TE_ENOMEM, "alerts: out of memory");
     uv_timer_init(&A->e->loop, &A->poll);
     uv_timer_init(&A->e->loop, &A->flush);
-    A->poll.data = A->flush.data = A;
+    uv_check_init(&A->e->loop, &A->chain_check);
+    A->poll.data = A->flush.data = A->chain_check.data = A;
+    uv_unref((uv_handle_t *)&A->chain_check);
     uv_unref((uv_handle_t *)&A->poll);
     uv_unref((uv_handle_t *)&A->flush);
     A->timers_on = true;
@@ -990,6 +1078,7 @@ void te_engine_alerts_close(te_engine_alerts_t *A)
 {
     if (!A || A->closed)
         return;
+    chain_close(A);
     flush_updates(&A->flush); /* results so far still reach the writer */
     flush_waiting(A);
     A->closed = true;
@@ -997,6 +1086,7 @@ void te_engine_alerts_close(te_engine_alerts_t *A)
     if (A->timers_on) {
         uv_close((uv_handle_t *)&A->poll, NULL);
         uv_close((uv_handle_t *)&A->flush, NULL);
+        uv_close((uv_handle_t *)&A->chain_check, NULL);
     }
     for (size_t i = 0; i < A->nnotifiers; i++)
         te_notifier_free(A->notifiers[i]);
@@ -1017,6 +1107,7 @@ void te_engine_alerts_free(te_engine_alerts_t *A)
 {
     if (!A)
         return;
+    job_free(A->chain); /* close was never called */
     while (A->wait_head) {
         job_t *next = A->wait_head->next;
         job_free(A->wait_head);

@@ -14,15 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLAP_RING 64 /* state-change times kept per fingerprint */
-
+/* State-change times kept per fingerprint: flap detection needs the last
+ * flap_changes + 1. The ring grows with the changes an alert really makes
+ * (most make one or two), so 10,000 quiet alerts do not carry 10,000 full
+ * rings. */
 typedef struct entry {
     te_alert_t a;              /* latest copy */
     bool notified;             /* this episode's firing went out */
     const char *last_status;   /* last status sent: "firing" | "resolved" | NULL */
-    int64_t changes[FLAP_RING];
-    size_t nchanges, head;     /* ring of change times */
+    int64_t *changes;          /* ring of change times */
+    uint32_t nchanges, head, cap;
 } entry_t;
+
+static void entry_free(entry_t *e)
+{
+    te_alert_clear(&e->a);
+    free(e->changes);
+    free(e);
+}
 
 struct te_policy {
     te_policy_opts_t o;
@@ -94,15 +103,14 @@ static entry_t *get(te_policy_t *p, const te_alert_t *a)
         return NULL;
     te_alert_init(&e->a);
     if (te_alert_copy(&e->a, a) < 0) {
-        free(e);
+        entry_free(e);
         return NULL;
     }
     p->e[p->n++] = e;
     if (p->n * 2 > p->icap) { /* the rebuild indexes the new entry too */
         if (!index_rebuild(p, p->n)) {
             p->n--;
-            te_alert_clear(&e->a);
-            free(e);
+            entry_free(e);
             return NULL;
         }
         return e;
@@ -188,10 +196,8 @@ void te_policy_free(te_policy_t *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++) {
-        te_alert_clear(&p->e[i]->a);
-        free(p->e[i]);
-    }
+    for (size_t i = 0; i < p->n; i++)
+        entry_free(p->e[i]);
     free(p->e);
     free(p->index);
     for (size_t i = 0; i < p->o.ninhibit; i++)
@@ -249,11 +255,29 @@ static size_t changes_within(const te_policy_t *p, const entry_t *e, int64_t now
     return n;
 }
 
-static void record_change(entry_t *e, int64_t now_ns)
+/* Records a state change at now_ns, keeping the last keep (>= 1) times:
+ * the ring doubles up to keep, then the oldest time is overwritten. Out of
+ * memory, the oldest is overwritten early (flapping is noticed later). */
+static void record_change(entry_t *e, int64_t now_ns, uint32_t keep)
 {
-    e->changes[e->head] = now_ns;
-    e->head = (e->head + 1) % FLAP_RING;
-    if (e->nchanges < FLAP_RING)
+    if (e->nchanges == e->cap && e->cap < keep) {
+        uint32_t cap = e->cap ? e->cap * 2 : 2;
+        cap = cap < keep ? cap : keep;
+        int64_t *nc = malloc(cap * sizeof(*nc));
+        if (nc) { /* oldest first: the ring is full, its oldest at head */
+            for (uint32_t i = 0; i < e->nchanges; i++)
+                nc[i] = e->changes[(e->head + i) % e->cap];
+            free(e->changes);
+            e->changes = nc;
+            e->head = e->nchanges;
+            e->cap = cap;
+        }
+    }
+    if (e->cap == 0)
+        return;
+    e->changes[e->head % e->cap] = now_ns;
+    e->head = (e->head % e->cap + 1) % e->cap;
+    if (e->nchanges < e->cap)
         e->nchanges++;
 }
 
@@ -346,7 +370,7 @@ te_verdict_t te_policy_decide(te_policy_t *p, te_alert_t *a, te_alert_transition
     /* 1. flapping */
     bool newly_flapping = false;
     if (p->o.flap_changes > 0 && t != TE_ALERT_T_REPEAT) {
-        record_change(e, now_ns);
+        record_change(e, now_ns, (uint32_t)p->o.flap_changes + 1);
         if (!e->a.flapping && changes_within(p, e, now_ns) > (size_t)p->o.flap_changes) {
             e->a.flapping = true;
             newly_flapping = true;
@@ -492,8 +516,7 @@ size_t te_policy_recheck(te_policy_t *p, int64_t now_ns, te_policy_cb cb, void *
                     !e->a.flapping &&
                     (p->o.flap_changes == 0 || changes_within(p, e, now_ns) == 0);
         if (over) {
-            te_alert_clear(&e->a);
-            free(e);
+            entry_free(e);
         } else {
             p->e[k++] = e;
         }

@@ -456,6 +456,32 @@ static void flapping_one_notification_then_calm(void **state)
     te_policy_free(p);
 }
 
+/* A threshold above the 64 changes an earlier fixed ring kept: the
+ * 101st change within the window marks the alert flapping, not never. */
+static void flapping_with_a_large_threshold(void **state)
+{
+    (void)state;
+    te_policy_opts_t o = {100, 10 * M, NULL, 0};
+    te_policy_t *p = te_policy_new(&o);
+    te_alert_t a;
+    uint64_t rng = 17;
+    mk(&a, "err-rate", "openai", TE_SEV_WARNING);
+    for (int i = 0; i < 100; i++) {
+        bool fire = i % 2 == 0;
+        step(p, &a, &NOW, fire, T0 + i * (M / 20), &rng,
+             fire ? TE_ALERT_T_FIRING : TE_ALERT_T_RESOLVED);
+        assert_false(a.flapping);
+    }
+    te_verdict_t v = step(p, &a, &NOW, true, T0 + 100 * (M / 20), &rng, TE_ALERT_T_FIRING);
+    assert_true(a.flapping);
+    assert_notify(v, "flapping");
+    /* the window slides past all but the newest changes: calm again */
+    rec_t r = {0};
+    assert_int_equal(te_policy_recheck(p, T0 + 100 * (M / 20) + 10 * M, on_recheck, &r), 1);
+    te_alert_clear(&a);
+    te_policy_free(p);
+}
+
 /* An alert that calms down while silenced is notified (firing) once the
  * silence ends, not lost between the two. */
 static void flapping_that_calms_while_silenced_fires_after_the_silence(void **state)
@@ -687,6 +713,7 @@ int main(void)
         cmocka_unit_test(ack_holds_repeats_not_resolution_nor_next_episode),
         cmocka_unit_test(ack_of_a_pending_alert_and_restore),
         cmocka_unit_test(flapping_one_notification_then_calm),
+        cmocka_unit_test(flapping_with_a_large_threshold),
         cmocka_unit_test(flapping_that_calms_while_silenced_fires_after_the_silence),
         cmocka_unit_test(flapping_that_calms_resolved_sends_resolved),
         cmocka_unit_test(repeats_do_not_count_as_flap_changes),
