@@ -82,7 +82,8 @@ te_notifier_t *te_notifier_webhook_new(uv_loop_t *loop, const char *name, const 
  * tls ("try" = STARTTLS when offered, the default; "always" = refuse to
  * send without it), timeout (default 10s per attempt), retries (default 3)
  * and rate_limit as the webhook. The message is multipart/alternative
- * (text and HTML). Used by te_notifier_new. */
+ * (text and HTML); a group (send_group) is one message listing its alerts
+ * (alerts/notify_email_group.h). Used by te_notifier_new. */
 te_notifier_t *te_notifier_email_new(uv_loop_t *loop, const char *name, const char *json,
                                      te_err_t *err);
 

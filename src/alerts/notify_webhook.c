@@ -11,7 +11,10 @@
  * (default 3) after 0.5 s, 1 s, 2 s, ... ; `timeout` (default 5s, email
  * 10s) bounds each attempt; send_report delivers a scheduled report
  * (webhook: the report JSON, slack: title and link, email: multipart/mixed
- * with the HTML as a base64 attachment); `rate_limit` ("30/m", "2/s",
+ * with the HTML as a base64 attachment); send_group delivers a
+ * notification group as one message (webhook: te_alert_group_json, slack:
+ * one message, email: notify_email_group.c), through the same attempts;
+ * the MIME pieces of the emails live in mime.c; `rate_limit` ("30/m", "2/s",
  * "100/h", or a bare number per minute) refuses sends past the rate with TE_EFULL so the
  * caller can retry later.
  */
@@ -19,17 +22,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "alerts/http_client.h"
+#include "alerts/mime.h"
+#include "alerts/notify_email_group.h"
 #include "alerts/notify.h"
 #include "alerts/template.h"
 #include "core/buf.h"
 #include "core/time.h"
 
 #define MAX_HEADERS 32
+#define MAIL_ROWS TE_MIME_ALERT_ROWS
 
 typedef struct hook_impl {
     te_http_client_t *client;
@@ -208,194 +213,32 @@ static char *slack_body(const te_alert_t *a, const char *status)
 
 /* --- email: an RFC 5322 / MIME message ----------------------------------- */
 
-/* The address inside "Name <addr>", or the whole string, into out. */
-static void bare_address(const char *s, char *out, size_t cap)
-{
-    const char *lt = strrchr(s, '<'), *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt)
-        snprintf(out, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
-    else
-        snprintf(out, cap, "%s", s);
-}
-
-static void add_b64(te_buf_t *b, const unsigned char *s, size_t n)
-{
-    static const char d[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-                     (i + 2 < n ? s[i + 2] : 0);
-        char q[4] = {d[v >> 18 & 63], d[v >> 12 & 63], i + 1 < n ? d[v >> 6 & 63] : '=',
-                     i + 2 < n ? d[v & 63] : '='};
-        te_buf_add(b, q, 4);
-    }
-}
-
-/* "Subject: s": as is when printable ASCII that fits a line, else RFC 2047
- * encoded words of at most 75 characters, one per folded line, never
- * splitting a UTF-8 sequence. Control characters become spaces. */
-static void add_subject(te_buf_t *b, const char *subject)
-{
-    char *s = strdup(subject);
-    if (!s) {
-        b->oom = true;
-        return;
-    }
-    bool plain = strlen(s) <= 900;
-    for (unsigned char *p = (unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-        if (*p >= 0x80 || (p[0] == '=' && p[1] == '?'))
-            plain = false;
-    }
-    te_buf_adds(b, "Subject: ");
-    if (plain) {
-        te_buf_adds(b, s);
-    } else {
-        size_t n = strlen(s), i = 0;
-        while (i < n) {
-            size_t k = n - i < 45 ? n - i : 45; /* 45 bytes -> 60 base64 chars */
-            while (k > 1 && i + k < n && ((unsigned char)s[i + k] & 0xC0) == 0x80)
-                k--; /* do not cut inside a character */
-            te_buf_adds(b, i ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
-            add_b64(b, (const unsigned char *)s + i, k);
-            te_buf_adds(b, "?=");
-            i += k;
-        }
-    }
-    te_buf_adds(b, "\r\n");
-    free(s);
-}
-
-/* Appends text (lines end in "\n" or "\r\n") as quoted-printable (RFC 2045
- * 6.7): CRLF hard breaks, soft breaks keep every line within 76 characters,
- * '=', non-ASCII, controls and a space before a line end are encoded. */
-static void add_qp(te_buf_t *b, const char *text)
-{
-    size_t col = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '\r' && p[1] == '\n')
-            continue;
-        if (*p == '\n') {
-            te_buf_adds(b, "\r\n");
-            col = 0;
-            continue;
-        }
-        bool at_eol = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
-        char tok[4];
-        size_t tl = 1;
-        if ((*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !at_eol))
-            tok[0] = (char)*p;
-        else
-            tl = (size_t)snprintf(tok, sizeof(tok), "=%02X", *p);
-        if (col + tl > 75) {
-            te_buf_adds(b, "=\r\n");
-            col = 0;
-        }
-        te_buf_add(b, tok, tl);
-        col += tl;
-    }
-}
-
-/* Appends s with & < > " ' escaped for HTML. */
-static void add_html(te_buf_t *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': te_buf_adds(b, "&amp;"); break;
-        case '<': te_buf_adds(b, "&lt;"); break;
-        case '>': te_buf_adds(b, "&gt;"); break;
-        case '"': te_buf_adds(b, "&quot;"); break;
-        case '\'': te_buf_adds(b, "&#39;"); break;
-        default: te_buf_add(b, s, 1);
-        }
-    }
-}
-
-/* "k=v, k2=v2" (or "-" when n is 0) into b. */
-static void add_pairs(te_buf_t *b, char *const *keys, char *const *values, size_t n)
-{
-    if (n == 0)
-        te_buf_adds(b, "-");
-    for (size_t i = 0; i < n; i++)
-        te_buf_addf(b, "%s%s=%s", i ? ", " : "", keys[i], values[i]);
-}
-
-/* The fields shown in both parts, as (label, value) rows. */
-#define MAIL_ROWS 10
-static void mail_rows(const te_alert_t *a, const char *status, te_buf_t vals[MAIL_ROWS],
-                      const char *labels[MAIL_ROWS])
-{
-    static const char *const names[MAIL_ROWS] = {"Status",    "Rule",    "Severity", "Group",
-                                                 "Labels",    "Value",   "Summary",  "Starts at",
-                                                 "Ends at",   "Alert id"};
-    char t[40];
-    for (int i = 0; i < MAIL_ROWS; i++)
-        labels[i] = names[i];
-    te_buf_adds(&vals[0], status);
-    te_buf_adds(&vals[1], a->rule ? a->rule : "");
-    te_buf_adds(&vals[2], te_severity_name(a->severity));
-    add_pairs(&vals[3], a->group_keys, a->group_values, a->ngroup);
-    add_pairs(&vals[4], a->label_keys, a->label_values, a->nlabels);
-    if (a->has_value)
-        te_buf_addf(&vals[5], "%.15g", a->value);
-    else
-        te_buf_adds(&vals[5], "-");
-    te_buf_adds(&vals[6], a->summary ? a->summary : "-");
-    te_time_format_rfc3339(a->starts_at_ns, t, sizeof(t));
-    te_buf_adds(&vals[7], t);
-    if (a->ends_at_ns) {
-        te_time_format_rfc3339(a->ends_at_ns, t, sizeof(t));
-        te_buf_adds(&vals[8], t);
-    } else {
-        te_buf_adds(&vals[8], "-");
-    }
-    te_buf_addf(&vals[9], "%s (fingerprint %s)", a->id, a->fingerprint);
-}
-
 /* The whole message: headers, then multipart/alternative with a text/plain
  * and a text/html part, both UTF-8 quoted-printable (so every line is short
  * and 7-bit; libcurl dot-stuffs lines that start with '.'). NULL on ENOMEM. */
 static char *mail_message(const hook_impl_t *h, const te_alert_t *a, const char *status)
 {
-    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     static unsigned counter;
     te_buf_t m = {0}, text = {0}, html = {0}, subject = {0}, vals[MAIL_ROWS] = {{0}};
     const char *labels[MAIL_ROWS];
-    char st[16], addr[256], domain[256] = "", date[64];
+    char st[16], domain[256], date[64];
     int64_t now = te_time_now_ns();
-    time_t secs = (time_t)(now / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(date, sizeof(date), "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday],
-             tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    snprintf(st, sizeof(st), "%s", status);
-    for (char *p = st; *p; p++)
-        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    bare_address(h->from, addr, sizeof(addr));
-    const char *at = strrchr(addr, '@');
-    size_t dn = 0;
-    for (const char *p = at ? at + 1 : ""; *p && dn + 1 < sizeof(domain); p++)
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '.' || *p == '-')
-            domain[dn++] = *p;
-    domain[dn] = '\0';
-    mail_rows(a, status, vals, labels);
+    te_mime_date(now, date, sizeof(date));
+    te_mime_upper(status, st, sizeof(st));
+    te_mime_domain(h->from, domain, sizeof(domain));
+    te_mime_alert_rows(a, status, vals, labels);
 
     /* Subject: [FIRING] rule severity: summary (the group when no summary) */
     te_buf_addf(&subject, "[%s] %s %s: ", st, a->rule ? a->rule : "",
                 te_severity_name(a->severity));
     te_buf_adds(&subject, a->summary ? a->summary : vals[3].p);
 
-    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, h->from);
-    for (size_t i = 0; h->headers[i]; i++)
-        te_buf_addf(&m, "%s%s", i ? ",\r\n " : "", h->headers[i]);
-    te_buf_adds(&m, "\r\n");
-    add_subject(&m, subject.p ? subject.p : "");
+    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\n", date, h->from);
+    te_mime_add_to(&m, (const char *const *)h->headers);
+    te_mime_add_subject(&m, subject.p ? subject.p : "");
     unsigned uniq = ++counter;
     te_buf_addf(&m, "Message-ID: <%s.%s.%llx.%u@%s>\r\n", a->id[0] ? a->id : a->fingerprint,
-                status, (unsigned long long)now, uniq, dn ? domain : "telemetry-engine.invalid");
+                status, (unsigned long long)now, uniq, domain);
     te_buf_addf(&m, "X-TE-Alert-Id: %s\r\nX-TE-Fingerprint: %s\r\n", a->id, a->fingerprint);
     te_buf_adds(&m, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
     /* "=_" never occurs in quoted-printable text, so the boundary cannot */
@@ -415,38 +258,38 @@ static char *mail_message(const hook_impl_t *h, const te_alert_t *a, const char 
         te_buf_addf(&text, "%-10s %s\n", "Reason", a->reason);
     te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
-    add_qp(&m, text.p ? text.p : "");
+    te_mime_add_qp(&m, text.p ? text.p : "");
 
     /* text/html: every value escaped */
     te_buf_adds(&html, "<!DOCTYPE html>\n<html><body>\n<h2>[");
-    add_html(&html, st);
+    te_mime_add_html(&html, st);
     te_buf_adds(&html, "] ");
-    add_html(&html, a->rule);
+    te_mime_add_html(&html, a->rule);
     te_buf_adds(&html, " (");
-    add_html(&html, te_severity_name(a->severity));
+    te_mime_add_html(&html, te_severity_name(a->severity));
     te_buf_adds(&html, ")</h2>\n");
     if (a->summary) {
         te_buf_adds(&html, "<p>");
-        add_html(&html, a->summary);
+        te_mime_add_html(&html, a->summary);
         te_buf_adds(&html, "</p>\n");
     }
     te_buf_adds(&html, "<table>\n");
     for (int i = 0; i < MAIL_ROWS; i++) {
         te_buf_adds(&html, "<tr><th align=\"left\">");
-        add_html(&html, labels[i]);
+        te_mime_add_html(&html, labels[i]);
         te_buf_adds(&html, "</th><td>");
-        add_html(&html, vals[i].p);
+        te_mime_add_html(&html, vals[i].p);
         te_buf_adds(&html, "</td></tr>\n");
     }
     if (a->reason && strcmp(status, "resolved") == 0) {
         te_buf_adds(&html, "<tr><th align=\"left\">Reason</th><td>");
-        add_html(&html, a->reason);
+        te_mime_add_html(&html, a->reason);
         te_buf_adds(&html, "</td></tr>\n");
     }
     te_buf_adds(&html, "</table>\n</body></html>\n");
     te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
-    add_qp(&m, html.p ? html.p : "");
+    te_mime_add_qp(&m, html.p ? html.p : "");
     te_buf_addf(&m, "\r\n--%s--\r\n", boundary);
 
     bool oom = m.oom || text.oom || html.oom || subject.oom;
@@ -574,10 +417,7 @@ static char *mail_report_message(const hook_impl_t *h, const te_report_note_t *r
     te_buf_t m = {0}, text = {0}, subject = {0};
     char date[64], t[40], file[300];
     int64_t now = te_time_now_ns();
-    time_t secs = (time_t)(now / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    te_mime_date(now, date, sizeof(date));
     te_time_format_rfc3339(r->generated_at_ns, t, sizeof(t));
     const char *base = r->path ? strrchr(r->path, '/') : NULL;
     snprintf(file, sizeof(file), "%s", base ? base + 1 : r->path ? r->path : "report.html");
@@ -586,11 +426,9 @@ static char *mail_report_message(const hook_impl_t *h, const te_report_note_t *r
             *p = '_';
     const char *title = r->title ? r->title : r->name;
     te_buf_addf(&subject, "[REPORT] %s", title);
-    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, h->from);
-    for (size_t i = 0; h->headers[i]; i++)
-        te_buf_addf(&m, "%s%s", i ? ",\r\n " : "", h->headers[i]);
-    te_buf_adds(&m, "\r\n");
-    add_subject(&m, subject.p ? subject.p : "");
+    te_buf_addf(&m, "Date: %s\r\nFrom: %s\r\n", date, h->from);
+    te_mime_add_to(&m, (const char *const *)h->headers);
+    te_mime_add_subject(&m, subject.p ? subject.p : "");
     unsigned uniq = ++counter;
     char boundary[64];
     snprintf(boundary, sizeof(boundary), "=_te_r_%llx_%u", (unsigned long long)now, uniq);
@@ -605,14 +443,14 @@ static char *mail_report_message(const hook_impl_t *h, const te_report_note_t *r
                 file);
     te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n", boundary);
-    add_qp(&m, text.p ? text.p : "");
+    te_mime_add_qp(&m, text.p ? text.p : "");
     te_buf_addf(&m, "\r\n--%s\r\nContent-Type: text/html; charset=utf-8; name=\"%s\"\r\n"
                     "Content-Disposition: attachment; filename=\"%s\"\r\n"
                     "Content-Transfer-Encoding: base64\r\n\r\n",
                 boundary, file, file);
     for (size_t i = 0; i < r->html_len; i += 57) { /* 57 bytes -> 76 characters */
         size_t k = r->html_len - i < 57 ? r->html_len - i : 57;
-        add_b64(&m, (const unsigned char *)r->html + i, k);
+        te_mime_add_b64(&m, (const unsigned char *)r->html + i, k);
         te_buf_adds(&m, "\r\n");
     }
     te_buf_addf(&m, "\r\n--%s--\r\n", boundary);
@@ -684,14 +522,19 @@ static char *slack_group_body(const te_alert_t *const *a, const char *const *sta
     return out;
 }
 
-/* A group: one POST (webhook: te_alert_group_json; slack: one message). */
+/* A group: one delivery (webhook: te_alert_group_json; slack: one
+ * message; email: one message listing them, notify_email_group.h), with
+ * the same retries and timeouts as a single alert. */
 static int hook_send_group(te_notifier_t *n, const te_alert_t *const *a,
                            const char *const *status, size_t count, te_notify_done_cb done,
                            void *ud)
 {
     hook_impl_t *h = n->impl;
     char *body = NULL;
-    if (h->tmpl) { /* the template sees the first alert, {{count}} and the group payload */
+    if (h->email) {
+        body = te_email_group_message(h->from, (const char *const *)h->headers, a, status,
+                                      count);
+    } else if (h->tmpl) { /* the template sees the first alert, {{count}} and the group payload */
         char *group = te_alert_group_json(a, status, count);
         bool firing = false;
         for (size_t i = 0; i < count; i++)
@@ -783,7 +626,7 @@ static te_notifier_t *hook_alloc(uv_loop_t *loop, const char *name, const char *
     n->impl = h;
     n->loop = loop;
     n->send = hook_send;
-    n->send_group = hook_send_group; /* email: NULL, one message per alert */
+    n->send_group = hook_send_group;
     n->send_report = hook_send_report;
     n->free = hook_free;
     h->timeout_ms = 5000;
@@ -906,7 +749,6 @@ te_notifier_t *te_notifier_email_new(uv_loop_t *loop, const char *name, const ch
         goto fail;
     hook_impl_t *h = n->impl;
     h->email = true;
-    n->send_group = NULL;
     h->timeout_ms = 10000;
     if (!cJSON_IsObject(root)) {
         te_err_set(err, TE_ECONFIG, "notifier \"%s\": block is not a JSON object", name);

@@ -5,7 +5,10 @@
  * RCPT, DATA, QUIT): the envelope, the headers, both MIME parts with HTML
  * escaping of hostile values, an RFC 2047 subject, dot-stuffing, a sink
  * that rejects DATA (retried, then failed naming the reply), an
- * unreachable server (fails at once, the loop keeps turning), bad blocks.
+ * unreachable server (fails at once, the loop keeps turning), bad blocks;
+ * a notification group as one message listing every alert (counts in the
+ * subject, CR/LF in values kept out of the headers, non-ASCII, the
+ * 1000-alert cap, the same retries as a single email).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +27,10 @@
 
 #include <cmocka.h>
 
+#include "alerts/dispatch.h"
 #include "alerts/notify.h"
+#include "alerts/notify_email_group.h"
+#include "core/time.h"
 
 /* --- the SMTP sink ------------------------------------------------------ */
 
@@ -311,9 +317,10 @@ static void on_done(int rc, const char *msg, void *ud)
     snprintf(o->msg, sizeof(o->msg), "%s", msg ? msg : "");
 }
 
-static void make_alert(te_alert_t *a, const char *hostile_model, const char *summary)
+static void make_alert_of(te_alert_t *a, const char *provider, const char *hostile_model,
+                          const char *summary)
 {
-    const char *keys[] = {"provider", "model"}, *vals[] = {"openai", hostile_model};
+    const char *keys[] = {"provider", "model"}, *vals[] = {provider, hostile_model};
     te_alert_init(a);
     assert_int_equal(te_alert_set_identity(a, "llm-error-rate", keys, vals, 2), 0);
     snprintf(a->id, sizeof(a->id), "%s", "0123456789abcdef");
@@ -325,6 +332,11 @@ static void make_alert(te_alert_t *a, const char *hostile_model, const char *sum
     a->starts_at_ns = INT64_C(1795423800) * 1000000000;
     char *lk[] = {"team"}, *lv[] = {"llm-platform"};
     assert_int_equal(te_alert_set_labels(a, lk, lv, 1), 0);
+}
+
+static void make_alert(te_alert_t *a, const char *hostile_model, const char *summary)
+{
+    make_alert_of(a, "openai", hostile_model, summary);
 }
 
 typedef struct fx {
@@ -537,6 +549,302 @@ static void email_resolved_utf8_subject_and_dot_lines(void **state)
     fx_close(&f);
 }
 
+/* --- notification groups (send_group) ----------------------------------- */
+
+/* Three alerts of one group: a provider with CR/LF and non-ASCII common to
+ * all, a summary trying to start a header, an HTML-hostile model. */
+#define GROUP_PROVIDER "openai\xc3\xaf\r\nBcc: evil@example.org"
+static void make_group(te_alert_t g[3], const char *st[3])
+{
+    make_alert_of(&g[0], GROUP_PROVIDER, "gpt-4o", "error rate 8% \xc3\xa9t\xc3\xa9\r\nX-Injected: yes");
+    make_alert_of(&g[1], GROUP_PROVIDER, "gpt-4o-mini", "back to normal");
+    make_alert_of(&g[2], GROUP_PROVIDER, HOSTILE, "third\n.\nline");
+    snprintf(g[0].id, sizeof(g[0].id), "%s", "aaaaaaaaaaaaaaa0");
+    snprintf(g[1].id, sizeof(g[1].id), "%s", "bbbbbbbbbbbbbbb1");
+    snprintf(g[2].id, sizeof(g[2].id), "%s", "ccccccccccccccc2");
+    g[1].state = TE_ALERT_RESOLVED;
+    g[1].ends_at_ns = INT64_C(1795424100) * 1000000000;
+    g[1].reason = strdup("condition cleared\r\nX-Reason: forged");
+    g[2].severity = TE_SEV_CRITICAL;
+    st[0] = "firing";
+    st[1] = "resolved";
+    st[2] = "flapping";
+}
+
+static void email_group_is_one_message_listing_every_alert(void **state)
+{
+    (void)state;
+    fx_t f;
+    outcome_t o = {0};
+    fx_open(&f, SINK_OK, "");
+    te_alert_init(&f.a);
+    te_alert_t g[3];
+    const char *st[3];
+    make_group(g, st);
+    const te_alert_t *as[3] = {&g[0], &g[1], &g[2]};
+    assert_non_null(f.n->send_group);
+    assert_int_equal(f.n->send_group(f.n, as, st, 3, on_done, &o), 0);
+    assert_int_equal(o.calls, 0); /* never inside send_group */
+    while (o.calls == 0)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(o.rc, 0);
+    pthread_mutex_lock(&f.s.lock);
+    assert_int_equal(f.s.messages, 1); /* one email for the whole group */
+    assert_int_equal(f.s.nrcpt, 2);
+    const char *m = f.s.msg;
+    assert_lines_ok(m);
+    const char *blank = strstr(m, "\r\n\r\n");
+    assert_non_null(blank);
+    /* no value reached the headers as a header of its own */
+    char *head = strndup(m, (size_t)(blank - m));
+    assert_null(strstr(head, "\r\nBcc:"));
+    assert_null(strstr(head, "\r\nX-Injected"));
+    assert_null(strstr(head, "\r\nX-Reason"));
+    assert_null(strstr(head, "X-TE-Alert-Id:"));
+    assert_non_null(strstr(head, "\r\nX-TE-Alert-Count: 3\r\n"));
+    assert_non_null(strstr(head, "\r\nTo: a@example.org,\r\n b@example.org\r\n"));
+    assert_non_null(strstr(head, "\r\nMessage-ID: <group.firing."));
+    assert_non_null(strstr(head, "\r\nSubject: =?UTF-8?B?")); /* non-ASCII: encoded */
+    free(head);
+    char subject[512];
+    subject_of(m, subject, sizeof(subject));
+    assert_string_equal(subject, "[FIRING:2, RESOLVED:1] llm-error-rate "
+                                 "(provider=openai\xc3\xaf  Bcc: evil@example.org)");
+    const char *ct = strstr(m, "\r\nContent-Type: multipart/alternative; boundary=\"");
+    assert_true(ct && ct < blank);
+    char boundary[100];
+    assert_int_equal(sscanf(ct, "\r\nContent-Type: multipart/alternative; boundary=\"%99[^\"]",
+                            boundary), 1);
+
+    char *text = part(m, boundary, "text/plain; charset=utf-8");
+    assert_true(strncmp(text, "[FIRING:2, RESOLVED:1] llm-error-rate (provider=openai\xc3\xaf  "
+                              "Bcc: evil@example.org)\r\n\r\n3 alerts: 2 firing, 1 resolved\r\n",
+                        strlen("[FIRING:2, RESOLVED:1] llm-error-rate (provider=openai\xc3\xaf  "
+                               "Bcc: evil@example.org)\r\n\r\n3 alerts: 2 firing, 1 resolved\r\n")) == 0);
+    /* firing first (input order), then resolved; values on one line */
+    const char *f1 = strstr(text, "Firing (2)\r\n\r\n#1 [FIRING] llm-error-rate (warning)\r\n"
+                                  "Status     firing\r\n");
+    const char *f2 = strstr(text, "#2 [FLAPPING] llm-error-rate (critical)\r\n");
+    const char *r1 = strstr(text, "Resolved (1)\r\n\r\n#3 [RESOLVED] llm-error-rate (warning)\r\n");
+    assert_true(f1 && f2 && r1 && f1 < f2 && f2 < r1);
+    assert_non_null(strstr(text, "Summary    error rate 8% \xc3\xa9t\xc3\xa9  X-Injected: yes\r\n"));
+    assert_non_null(strstr(text, "Summary    third . line\r\n"));
+    assert_non_null(strstr(text, "Group      provider=openai\xc3\xaf  Bcc: evil@example.org, "
+                                 "model=gpt-4o-mini\r\n"));
+    assert_non_null(strstr(text, "Ends at    2026-11-23T"));
+    assert_non_null(strstr(text, "Reason     condition cleared  X-Reason: forged\r\n"));
+    assert_non_null(strstr(text, "Value      0.083\r\n"));
+    assert_non_null(strstr(text, "Labels     team=llm-platform\r\n"));
+    assert_non_null(strstr(text, "Alert id   aaaaaaaaaaaaaaa0 (fingerprint "));
+    assert_non_null(strstr(text, "Alert id   bbbbbbbbbbbbbbb1 (fingerprint "));
+    assert_non_null(strstr(text, "Alert id   ccccccccccccccc2 (fingerprint "));
+    assert_null(strstr(text, "#4 "));
+    free(text);
+
+    char *html = part(m, boundary, "text/html; charset=utf-8");
+    assert_null(strstr(html, "<script>"));
+    assert_non_null(strstr(html, "<h3>Firing (2)</h3>"));
+    assert_non_null(strstr(html, "<h3>Resolved (1)</h3>"));
+    assert_non_null(strstr(html, "<td>provider=openai\xc3\xaf  Bcc: evil@example.org, "
+                                 "model=&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; "
+                                 "&amp; &#39;q&#39;</td>"));
+    assert_non_null(strstr(html, "<td>ccccccccccccccc2 (fingerprint "));
+    free(html);
+    pthread_mutex_unlock(&f.s.lock);
+    for (int i = 0; i < 3; i++)
+        te_alert_clear(&g[i]);
+    fx_close(&f);
+}
+
+/* Only resolved alerts, no common pair, two rules: the subject says so. */
+static void email_group_subject_without_common_pairs(void **state)
+{
+    (void)state;
+    te_alert_t g[2];
+    make_alert_of(&g[0], "openai", "m1", "s");
+    make_alert_of(&g[1], "anthropic", "m2", "s");
+    free(g[1].rule);
+    g[1].rule = strdup("llm-latency");
+    const te_alert_t *as[2] = {&g[0], &g[1]};
+    const char *st[2] = {"resolved", "resolved"}, *to[] = {"a@example.org", NULL};
+    char *m = te_email_group_message("Te <te@example.org>", to, as, st, 2);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\r\nSubject: [RESOLVED:2] 2 rules\r\n"));
+    assert_non_null(strstr(m, "\r\nMessage-ID: <group.resolved."));
+    assert_non_null(strstr(m, "@example.org>\r\n"));
+    assert_null(strstr(m, "Firing ("));
+    free(m);
+    for (int i = 0; i < 2; i++)
+        te_alert_clear(&g[i]);
+}
+
+/* The largest group the dispatcher sends (1000 alerts): every line short,
+ * every alert listed. */
+static void email_group_of_1000_alerts(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    te_alert_t *g = calloc(N, sizeof(*g));
+    const te_alert_t **as = calloc(N, sizeof(*as));
+    const char **st = calloc(N, sizeof(*st));
+    char model[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(model, sizeof(model), "model-%d", i);
+        make_alert(&g[i], model, "a fairly long summary that goes on and on so that the "
+                             "quoted-printable encoder has to break its line somewhere");
+        as[i] = &g[i];
+        st[i] = i % 10 == 9 ? "resolved" : "firing";
+    }
+    const char *to[] = {"a@example.org", NULL};
+    char *m = te_email_group_message("te@example.org", to, as, st, N);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "\r\nSubject: [FIRING:900, RESOLVED:100] llm-error-rate "
+                              "(provider=openai)\r\n"));
+    assert_non_null(strstr(m, "\r\nX-TE-Alert-Count: 1000\r\n"));
+    size_t col = 0;
+    const char *body = strstr(m, "\r\n\r\n");
+    assert_non_null(body);
+    for (const char *p = body; *p; p++) { /* quoted-printable: at most 76 a line */
+        if (*p == '\n') {
+            assert_true(p[-1] == '\r');
+            col = 0;
+        } else if (*p != '\r') {
+            assert_true(++col <= 76);
+        }
+    }
+    assert_non_null(strstr(m, "#1000 [RESOLVED]"));
+    free(m);
+    for (int i = 0; i < N; i++)
+        te_alert_clear(&g[i]);
+    free(g);
+    free(as);
+    free(st);
+}
+
+/* Through the dispatcher, as the engine sends: a grouped email notifier
+ * gets three alerts of one group as one email, then a group of one as the
+ * single-alert email. */
+typedef struct results {
+    int ok, failed;
+} results_t;
+
+static void on_result(void *ud, int64_t id, int rc, const char *msg, int64_t attempts,
+                      bool final)
+{
+    (void)id, (void)msg, (void)attempts, (void)final;
+    results_t *r = ud;
+    if (rc == 0)
+        r->ok++;
+    else
+        r->failed++;
+}
+
+static void on_idle_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Turns the loop until want deliveries succeeded. The dispatcher's timer
+ * does not keep a loop alive (the engine's handles do), so a ticking
+ * timer stands in for them. */
+static void run_until_ok(uv_loop_t *loop, results_t *r, int want)
+{
+    uv_timer_t tick;
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, on_idle_tick, 5, 5);
+    uint64_t t0 = uv_hrtime();
+    while (r->ok < want && r->failed == 0 && uv_hrtime() - t0 < UINT64_C(10000000000))
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    assert_int_equal(r->failed, 0);
+    assert_int_equal(r->ok, want);
+}
+
+static void email_group_through_the_dispatcher(void **state)
+{
+    (void)state;
+    fx_t f;
+    results_t r = {0};
+    fx_open(&f, SINK_OK, "");
+    te_alert_init(&f.a);
+    char *by[] = {"model"};
+    te_group_opts_t g = {.group_by = by, .ngroup_by = 1, .wait_ns = 50 * TE_NS_PER_MS,
+                         .interval_ns = 50 * TE_NS_PER_MS};
+    te_dispatch_t *d = te_dispatch_new(&f.loop, &f.n, &g, 1, 0, on_result, &r);
+    assert_non_null(d);
+    for (int i = 0; i < 3; i++) {
+        te_alert_t a;
+        char summary[32];
+        snprintf(summary, sizeof(summary), "alert number %d", i);
+        make_alert_of(&a, i == 1 ? "anthropic" : "openai", "shared-model", summary);
+        snprintf(a.id, sizeof(a.id), "%015d%d", 0, i);
+        assert_int_equal(te_dispatch_enqueue(d, i + 1, "mail", &a, "firing", te_time_now_ns(),
+                                             0), 0);
+        te_alert_clear(&a);
+    }
+    run_until_ok(&f.loop, &r, 3);
+    pthread_mutex_lock(&f.s.lock);
+    assert_int_equal(f.s.messages, 1);
+    char subject[512];
+    subject_of(f.s.msg, subject, sizeof(subject));
+    assert_string_equal(subject, "[FIRING:3] llm-error-rate (model=shared-model)");
+    assert_non_null(strstr(f.s.msg, "\r\nX-TE-Alert-Count: 3\r\n"));
+    assert_non_null(strstr(f.s.msg, "alert number 0"));
+    assert_non_null(strstr(f.s.msg, "alert number 1"));
+    assert_non_null(strstr(f.s.msg, "alert number 2"));
+    pthread_mutex_unlock(&f.s.lock);
+
+    te_alert_t a; /* a group of one: the single-alert email */
+    make_alert_of(&a, "openai", "solo-model", "alone");
+    assert_int_equal(te_dispatch_enqueue(d, 4, "mail", &a, "firing", te_time_now_ns(), 0), 0);
+    te_alert_clear(&a);
+    run_until_ok(&f.loop, &r, 4);
+    pthread_mutex_lock(&f.s.lock);
+    assert_int_equal(f.s.messages, 2);
+    subject_of(f.s.msg, subject, sizeof(subject));
+    assert_string_equal(subject, "[FIRING] llm-error-rate warning: alone");
+    assert_non_null(strstr(f.s.msg, "\r\nX-TE-Alert-Id: 0123456789abcdef\r\n"));
+    assert_null(strstr(f.s.msg, "X-TE-Alert-Count"));
+    pthread_mutex_unlock(&f.s.lock);
+
+    te_dispatch_close(d);
+    te_alert_clear(&f.a);
+    te_notifier_free(f.n);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    te_dispatch_free(d);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    sink_stop(&f.s);
+}
+
+/* A group is one delivery with the retries of a single email. */
+static void email_group_rejected_is_retried_then_failed(void **state)
+{
+    (void)state;
+    fx_t f;
+    outcome_t o = {0};
+    fx_open(&f, SINK_REJECT_DATA, ",\"retries\":1");
+    te_alert_init(&f.a);
+    te_alert_t g[3];
+    const char *st[3];
+    make_group(g, st);
+    const te_alert_t *as[3] = {&g[0], &g[1], &g[2]};
+    assert_int_equal(f.n->send_group(f.n, as, st, 3, on_done, &o), 0);
+    while (o.calls == 0)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.rc, TE_EIO);
+    assert_non_null(strstr(o.msg, "554"));
+    assert_non_null(strstr(o.msg, "after 2 attempts"));
+    pthread_mutex_lock(&f.s.lock);
+    assert_int_equal(f.s.data_refused, 2);
+    assert_int_equal(f.s.messages, 0);
+    pthread_mutex_unlock(&f.s.lock);
+    for (int i = 0; i < 3; i++)
+        te_alert_clear(&g[i]);
+    fx_close(&f);
+}
+
 static void email_rejected_data_is_retried_then_failed(void **state)
 {
     (void)state;
@@ -662,6 +970,11 @@ int main(void)
         cmocka_unit_test(email_rejected_data_is_retried_then_failed),
         cmocka_unit_test(email_unreachable_server_fails_without_blocking),
         cmocka_unit_test(email_bad_blocks_are_named),
+        cmocka_unit_test(email_group_is_one_message_listing_every_alert),
+        cmocka_unit_test(email_group_subject_without_common_pairs),
+        cmocka_unit_test(email_group_of_1000_alerts),
+        cmocka_unit_test(email_group_rejected_is_retried_then_failed),
+        cmocka_unit_test(email_group_through_the_dispatcher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
