@@ -96,7 +96,7 @@ struct te_engine_alerts {
     int64_t action_seq;   /* journal rows applied up to here */
     int64_t poll_ns;
     uv_timer_t poll, flush;
-    uv_check_t chain_check; /* submits the open chain after the loop turn */
+    uv_idle_t chain_idle; /* submits the open chain before the loop polls again */
     job_t *chain;           /* transitions of this loop turn, not yet submitted */
     bool timers_on, closed, polling;
     te_engine_done_t done;
@@ -273,11 +273,11 @@ static void chain_close(te_engine_alerts_t *A)
     if (!c)
         return;
     A->chain = NULL;
-    uv_check_stop(&A->chain_check);
+    uv_idle_stop(&A->chain_idle);
     submit(A, c);
 }
 
-static void on_chain_check(uv_check_t *h)
+static void on_chain_idle(uv_idle_t *h)
 {
     chain_close(h->data);
 }
@@ -298,7 +298,7 @@ static void submit_chained(te_engine_alerts_t *A, job_t *j)
             submit(A, j);
             return;
         }
-        uv_check_start(&A->chain_check, on_chain_check);
+        uv_idle_start(&A->chain_idle, on_chain_idle);
     }
     job_t *c = A->chain;
     if (c->nkids == c->capkids) {
@@ -1032,9 +1032,9 @@ int te_engine_alerts_start(te_engine_alerts_t *A, te_err_t *err)
         return te_err_set(err, TE_ENOMEM, "alerts: out of memory");
     uv_timer_init(&A->e->loop, &A->poll);
     uv_timer_init(&A->e->loop, &A->flush);
-    uv_check_init(&A->e->loop, &A->chain_check);
-    A->poll.data = A->flush.data = A->chain_check.data = A;
-    uv_unref((uv_handle_t *)&A->chain_check);
+    uv_idle_init(&A->e->loop, &A->chain_idle);
+    A->poll.data = A->flush.data = A->chain_idle.data = A;
+    uv_unref((uv_handle_t *)&A->chain_idle);
     uv_unref((uv_handle_t *)&A->poll);
     uv_unref((uv_handle_t *)&A->flush);
     A->timers_on = true;
@@ -1086,7 +1086,7 @@ void te_engine_alerts_close(te_engine_alerts_t *A)
     if (A->timers_on) {
         uv_close((uv_handle_t *)&A->poll, NULL);
         uv_close((uv_handle_t *)&A->flush, NULL);
-        uv_close((uv_handle_t *)&A->chain_check, NULL);
+        uv_close((uv_handle_t *)&A->chain_idle, NULL);
     }
     for (size_t i = 0; i < A->nnotifiers; i++)
         te_notifier_free(A->notifiers[i]);
