@@ -53,7 +53,6 @@
 #include "rollup_int.h"
 #include "sql.h"
 
-#define FLUSH_EVERY 20000u
 /* the hour builder's memory bound: past it, what the inserts gave it is
  * dropped (read back raw), and a raw read writes its hours in parts */
 #define HOUR_BYTES (4u << 20)
@@ -661,7 +660,7 @@ static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, t
         if (add_event(r, k->kid, sqlite3_column_int64(s, 1), ts, sqlite3_column_blob(s, 2),
                       (size_t)sqlite3_column_bytes(s, 2), mask) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        else if (r->nents >= FLUSH_EVERY) {
+        else if (r->nents >= TE_ROLLUP_FLUSH_EVERY) {
             rc = te_rollup_flush_ents(st, merge, err);
             merge = true;
         }

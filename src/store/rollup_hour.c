@@ -488,6 +488,10 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
         if (write && rc == 0 && s->hour <= merge_upto) {
             rc = slot_to_ents(r, s, err);
             merged = true;
+            /* thousands of sparse series make an entry per value: write
+             * them as they pile up, not all at the end */
+            if (rc == 0 && r->nents >= TE_ROLLUP_FLUSH_EVERY)
+                rc = te_rollup_flush_ents(st, true, err);
         } else if (write && rc == 0) {
             rc = slot_write(st, r, s, err);
         }

@@ -26,6 +26,9 @@
 
 /* Most distinct field names one packed 1-minute row may hold. */
 #define TE_ROLLUP_MAX_ROW_NAMES 4096
+/* The generic accumulators are written (merged with the stored rows) once
+ * they hold this many entries (~150 bytes each): their memory bound. */
+#define TE_ROLLUP_FLUSH_EVERY 20000u
 
 /* One accumulator: n values of one field (0: the event count, no values)
  * in one bucket of one series at one resolution. */
