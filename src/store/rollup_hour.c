@@ -317,11 +317,11 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     size_t *at = hsk ? (size_t *)(hsk + s->ncols) : NULL; /* next value per column */
     size_t *pend = at ? at + s->ncols : NULL; /* first value not in the 1-hour sketch */
     int *scale = pend ? (int *)(pend + s->ncols) : NULL; /* te_rollup_put_vals' hint */
-    for (size_t j = 0; j < s->ncols; j++)
-        scale[j] = -1;
     int rc = 0;
     if (s->ncols && !hsk)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    for (size_t j = 0; j < s->ncols; j++)
+        scale[j] = -1;
     for (size_t j = 0; j < s->ncols; j++)
         if (s->cols[j].n > 2 && !(hsk[j] = te_rollup_sketch_take(r)))
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
