@@ -56,6 +56,11 @@
 /* the hour builder's memory bound: past it, what the inserts gave it is
  * dropped (read back raw), and a raw read writes its hours in parts */
 #define HOUR_BYTES (4u << 20)
+/* the same bound for a raw read-back inside one advance (transient: the
+ * slots are written and trimmed before the advance returns). An hour that
+ * fits is written whole; past it, in parts merged with each other, which
+ * is several times slower (thousands of series: an entry per value) */
+#define RAW_HOUR_BYTES (16u << 20)
 /* events this close to the newest one (or to now) are left raw for a while:
  * in-order stragglers then need no read-merge-write */
 #define GRACE_NS (2 * TE_ROLLUP_1M_NS)
@@ -697,7 +702,7 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
                                           sqlite3_column_blob(s, 2),
                                           (size_t)sqlite3_column_bytes(s, 2)) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        else if (rc == 0 && te_rollup_hour_bytes(r) >= base + HOUR_BYTES) {
+        else if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
             rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
             te_rollup_hour_trim(r);
             base = te_rollup_hour_bytes(r);
@@ -707,7 +712,10 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
     sqlite3_reset(s);
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(st, src, err, "roll up raw events");
-    return rc == 0 ? te_rollup_hour_flush(st, k->kid, to, merge_upto, err) : rc;
+    if (rc == 0)
+        rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
+    te_rollup_hour_trim(r); /* the read's buffers do not count against the live bound */
+    return rc;
 }
 
 /* Events and rowid sum the database holds for kind kid in [from, to). */

@@ -179,7 +179,7 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
     if (!s)
         return TE_ENOMEM;
     void *tmp;
-    if (!ENSURE(s->em, s->cap_em, (size_t)s->nev + 1, 8))
+    if (!ENSURE(s->em, s->cap_em, (size_t)s->nev + 1, 4))
         return TE_ENOMEM;
     s->em[s->nev++] = m;
     s->idsum = (int64_t)((uint64_t)s->idsum + (uint64_t)rowid);
@@ -194,9 +194,9 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
             return TE_ENOMEM;
         if (c->n == c->cap) {
             size_t cap = c->cap;
-            if (!ENSURE(c->v, cap, c->n + 1, 8))
+            if (!ENSURE(c->v, cap, c->n + 1, 2))
                 return TE_ENOMEM;
-            if (!ENSURE(c->m, c->cap, c->n + 1, 8))
+            if (!ENSURE(c->m, c->cap, c->n + 1, 2))
                 return TE_ENOMEM;
         }
         if (c->n == 0 || v < c->min)
