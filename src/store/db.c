@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rollup_1h.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -162,6 +163,9 @@ static int migrate(te_store_t *st, te_err_t *err)
         }
         if (rc == 0)
             rc = exec_sql(st, te_sql_migrations[ver], err, "migrate schema");
+        /* the one step SQL cannot do alone: packing blobs (sql_v6.h) */
+        if (rc == 0 && ver == 5)
+            rc = te_rollup_1h_convert(st, err);
         if (rc == 0)
             rc = exec_sql(st, bump, err, "migrate schema");
         if (rc == 0)

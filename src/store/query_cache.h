@@ -7,7 +7,7 @@
  *
  * Why: a report asks several questions of the same kind over the same
  * range (totals, by status, by provider, per day, ...). Each query would
- * read the same rollup_1h rows (one b-tree range per field: ~70,000 rows
+ * read the same rollup_1h rows (one b-tree range per field: ~70,000 series-hours
  * for 30 days of 100 series), the same packed rollup_1m rows and the same
  * raw edge events; reading them through SQLite costs far more than merging
  * them. The cache keeps:

@@ -9,7 +9,7 @@
  * The one idea (fold_1h_field): a field's 1-hour rows become partials per
  * (step, series) before they meet the groups, and the partials are kept:
  * the next query over the same range merges a few thousand partials
- * instead of reading ~70,000 rows again. The step is the query's every, or
+ * instead of reading ~70,000 series-hours again. The step is the query's every, or
  * a day without every: a function of the query alone, so an answer (its
  * summation order) never depends on what earlier queries left in the
  * cache, and a day lets the usual "totals" and "per day" questions share
@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "query_int.h"
+#include "rollup_1h.h"
 #include "sql.h"
 
 typedef te_query_ctx_t qctx_t;
@@ -58,6 +59,16 @@ static int64_t fold_step(const qctx_t *c)
     return c->q->every_ns > 0 ? c->q->every_ns : FOLD_DAY_NS;
 }
 
+/* Starts the walk of the current row of q (bucket, chunk, stats[,
+ * sketches]: rollup_1h.h). */
+static int row_iter(qctx_t *c, sqlite3_stmt *q, bool sk, te_rollup_1h_iter_t *it)
+{
+    return te_rollup_1h_iter_init(it, sqlite3_column_int64(q, 1), sqlite3_column_blob(q, 2),
+                                  (size_t)sqlite3_column_bytes(q, 2),
+                                  sk ? sqlite3_column_blob(q, 3) : NULL,
+                                  sk ? (size_t)sqlite3_column_bytes(q, 3) : 0, c->err);
+}
+
 /* One field's (f < 0: event counts') rollup_1h rows of sg, streamed into
  * the accumulators (every = 1 h: one row per bucket and series, nothing to
  * fold). */
@@ -65,15 +76,17 @@ static int stream_1h_field(qctx_t *c, int f, sqlite3_stmt *q)
 {
     bool sk = f >= 0 && c->want_vals[f];
     int rc = 0, src;
-    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
-        rc = te_query_add_rollup(c, f, sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1),
-                                 sqlite3_column_int64(q, 2), sqlite3_column_double(q, 3),
-                                 sqlite3_column_double(q, 4), sqlite3_column_double(q, 5),
-                                 sk ? sqlite3_column_blob(q, 6) : NULL,
-                                 sk ? (size_t)sqlite3_column_bytes(q, 6) : 0, NULL);
-        if (rc < 0)
-            return rc;
+    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t bucket = sqlite3_column_int64(q, 0);
+        te_rollup_1h_iter_t it;
+        te_rollup_1h_entry_t e;
+        rc = row_iter(c, q, sk, &it);
+        while (rc == 0 && (rc = te_rollup_1h_next(&it, &e, c->err)) > 0)
+            rc = te_query_add_rollup(c, f, bucket, e.sid, e.n, e.sum, e.min, e.max, e.sketch,
+                                     e.sketch_len, NULL);
     }
+    if (rc < 0)
+        return rc;
     return src == SQLITE_DONE ? 0 : te_store_sqlerr(c->st, src, c->err, "query rollups");
 }
 
@@ -91,11 +104,27 @@ static int fold_1h_field(qctx_t *c, int f, sqlite3_stmt *q, te_qcache_entry_t *e
     te_idmap_t first = {0}; /* series -> index of its first partial */
     int rc = 0, src;
     size_t nread = 0;
-    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+    te_rollup_1h_iter_t it;
+    te_rollup_1h_entry_t en;
+    int more = 0;
+    src = SQLITE_ROW;
+    for (;;) {
+        if (more == 0) { /* the next row */
+            if ((src = sqlite3_step(q)) != SQLITE_ROW)
+                break;
+            if ((rc = row_iter(c, q, e->sketch, &it)) < 0)
+                break;
+        }
+        if ((more = te_rollup_1h_next(&it, &en, c->err)) < 0) {
+            rc = more;
+            break;
+        }
+        if (more == 0)
+            continue;
         if (++nread >= FOLD_RELEASE_AFTER && nread % FOLD_RELEASE_EVERY == 0 && c->st->readonly)
             sqlite3_db_release_memory(c->st->db);
         int64_t bucket = te_rollup_bucket(sqlite3_column_int64(q, 0), step);
-        int64_t sid = sqlite3_column_int64(q, 1), n = sqlite3_column_int64(q, 2);
+        int64_t sid = en.sid, n = en.n;
         int64_t idx;
         te_qcache_row_t *p;
         if (te_idmap_get(&last, sid, &idx) && e->rows[idx].a == bucket) {
@@ -120,8 +149,7 @@ static int fold_1h_field(qctx_t *c, int f, sqlite3_stmt *q, te_qcache_entry_t *e
             p->n += f < 0 ? n : 0;
             continue;
         }
-        double sum = sqlite3_column_double(q, 3), mn = sqlite3_column_double(q, 4),
-               mx = sqlite3_column_double(q, 5);
+        double sum = en.sum, mn = en.min, mx = en.max;
         if (p->n == 0 || mn < p->min)
             p->min = mn;
         if (p->n == 0 || mx > p->max)
@@ -139,8 +167,7 @@ static int fold_1h_field(qctx_t *c, int f, sqlite3_stmt *q, te_qcache_entry_t *e
             }
             e->bytes += TE_QCACHE_SKETCH_BYTES;
         }
-        rc = te_qsketch_merge(*sk, n, mn, mx, sqlite3_column_blob(q, 6),
-                              (size_t)sqlite3_column_bytes(q, 6), c->err);
+        rc = te_qsketch_merge(*sk, n, mn, mx, en.sketch, en.sketch_len, c->err);
         if (rc < 0)
             break;
     }
@@ -238,7 +265,7 @@ static int partials_of(qctx_t *c, int64_t kid, const seg_t *sg, int f, sqlite3_s
 
 /* One field's (f < 0: event counts') rollup_1h rows of sg: folded into
  * partials (kept in the cache: the next query over the same range merges a
- * few thousand partials instead of reading ~70,000 rows again), or
+ * few thousand partials instead of reading ~70,000 series-hours again), or
  * streamed (see folds). */
 static int scan_1h_field(qctx_t *c, int64_t kid, const seg_t *sg, int f, sqlite3_stmt **stmts)
 {

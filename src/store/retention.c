@@ -488,9 +488,8 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
             if (!next)
                 break;
             rc = expire_rows(st,
-                             "DELETE FROM rollup_1h WHERE (kind_id, field, bucket, series_id) IN"
-                             " (SELECT kind_id, field, bucket, series_id FROM rollup_1h WHERE"
-                             " kind_id = ?1 AND field = ?2 AND bucket < ?3 LIMIT ?4)",
+                             "DELETE FROM rollup_1h WHERE id IN (SELECT id FROM rollup_1h"
+                             " WHERE kind_id = ?1 AND field = ?2 AND bucket < ?3 LIMIT ?4)",
                              kinds[i].id, next, before_ns, &del, err);
         }
         free(last);

@@ -413,6 +413,19 @@ static int cmp_ent(const void *a, const void *b)
     return x->field < y->field ? -1 : x->field > y->field;
 }
 
+/* Orders 1-hour entries by (kind, field, bucket, series): chunk rows. */
+static int cmp_1h(const void *a, const void *b)
+{
+    const ent_t *x = a, *y = b;
+    if (x->kid != y->kid)
+        return x->kid < y->kid ? -1 : 1;
+    if (x->field != y->field)
+        return x->field < y->field ? -1 : 1;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
 static bool same_row(const ent_t *a, const ent_t *b)
 {
     return a->res == 0 && b->res == 0 && a->kid == b->kid && a->sid == b->sid &&
@@ -493,9 +506,13 @@ int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err)
     if (r->nents == 0)
         return 0;
     int rc = flush_1m(st, r, merge, err);
-    for (size_t i = 0; rc == 0 && i < r->nents; i++)
-        if (r->ents[i].res == 1)
-            rc = te_rollup_put_1h(st, r, &r->ents[i], merge, err);
+    /* flush_1m sorted them: the 1-hour entries come last */
+    size_t h = 0;
+    while (h < r->nents && r->ents[h].res == 0)
+        h++;
+    qsort(r->ents + h, r->nents - h, sizeof(ent_t), cmp_1h);
+    if (rc == 0)
+        rc = te_rollup_put_1h_ents(st, r, r->ents + h, r->nents - h, err);
     clear_ents(r);
     return rc;
 }
@@ -932,17 +949,20 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     uint32_t f;
     if (te_rollup_field(r, "", 0, &f) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    const char *sql[] = {TE_SQL_ROLLUP_1M_GET,    TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_GET,
-                         TE_SQL_ROLLUP_PUT,       TE_SQL_ROLLUP_STATE_ALL, TE_SQL_ROLLUP_SET_W,
-                         TE_SQL_ROLLUP_RAW,       TE_SQL_ROLLUP_RAW_SUM, TE_SQL_DATA_VERSION};
-    sqlite3_stmt **slot[] = {&r->get1m,    &r->put1m, &r->get1h, &r->put1h,
-                             &r->state_st, &r->set_w, &r->raw_st, &r->sum_st, &r->dv_st};
+    const char *sql[] = {TE_SQL_ROLLUP_1M_GET, TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_STATE_ALL,
+                         TE_SQL_ROLLUP_SET_W,  TE_SQL_ROLLUP_RAW,    TE_SQL_ROLLUP_RAW_SUM,
+                         TE_SQL_DATA_VERSION};
+    sqlite3_stmt **slot[] = {&r->get1m,  &r->put1m,  &r->state_st, &r->set_w,
+                             &r->raw_st, &r->sum_st, &r->dv_st};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
         if (rc != SQLITE_OK)
             return te_store_sqlerr(st, rc, err, "prepare rollup statement");
     }
-    int rc = catch_up(st, err);
+    int rc = te_rollup_1h_prepare(st, &r->h1, err);
+    if (rc < 0)
+        return rc;
+    rc = catch_up(st, err);
     /* what is stored already was not seen by the builder */
     return rc < 0 ? rc : check_data_version(st, err);
 }
@@ -967,8 +987,7 @@ void te_rollup_close(te_store_t *st)
     te_series_map_free(&r->fmap);
     sqlite3_finalize(r->get1m);
     sqlite3_finalize(r->put1m);
-    sqlite3_finalize(r->get1h);
-    sqlite3_finalize(r->put1h);
+    te_rollup_1h_finalize(&r->h1);
     sqlite3_finalize(r->state_st);
     sqlite3_finalize(r->set_w);
     sqlite3_finalize(r->raw_st);

@@ -301,8 +301,54 @@ static int col_sort(struct te_rollup *r, col_t *c)
     return 0;
 }
 
+/* Writes the 1-hour rows being filled (rollup_int.h: hrows). */
+static int hrows_flush(te_store_t *st, struct te_rollup *r, te_err_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->nhrows; i++)
+        rc = te_rollup_1h_write(st, &r->h1, &r->hrows[i], err);
+    r->nhrows = 0;
+    return rc;
+}
+
+/* Points the 1-hour rows at slot s's (kind, hour, chunk), writing those of
+ * the chunk before. Slots come in (kind, hour, series) order (sweep), so
+ * each chunk row is written once. */
+static int hrows_at(te_store_t *st, struct te_rollup *r, const slot_t *s, te_err_t *err)
+{
+    int64_t key[3] = {s->kid, s->hour, te_rollup_1h_chunk(s->sid)};
+    if (r->nhrows && memcmp(key, r->hrow_key, sizeof(key)) == 0)
+        return 0;
+    int rc = hrows_flush(st, r, err);
+    memcpy(r->hrow_key, key, sizeof(key));
+    return rc;
+}
+
+/* The 1-hour row of field f (interned index) in the current chunk, begun
+ * when new; NULL on ENOMEM. */
+static te_rollup_1h_row_t *hrow(struct te_rollup *r, uint32_t f)
+{
+    for (size_t i = 0; i < r->nhrows; i++)
+        if (r->hrows[i].field == r->fnames[f])
+            return &r->hrows[i];
+    if (r->nhrows == r->cap_hrows) {
+        size_t ncap = r->cap_hrows ? r->cap_hrows * 2 : 8;
+        te_rollup_1h_row_t *nr = realloc(r->hrows, ncap * sizeof(*nr));
+        if (!nr)
+            return NULL;
+        memset(nr + r->cap_hrows, 0, (ncap - r->cap_hrows) * sizeof(*nr));
+        r->hrows = nr;
+        r->cap_hrows = ncap;
+    }
+    te_rollup_1h_row_t *h = &r->hrows[r->nhrows++]; /* a spare row keeps its buffers */
+    te_rollup_1h_begin(h, r->hrow_key[0], r->fnames[f], r->flens[f], r->hrow_key[1],
+                       r->hrow_key[2]);
+    return h;
+}
+
 /* Writes slot s's rows (over rows known not to exist): the 1-minute row,
- * the hour's event count, and per column its 1-hour row. */
+ * and into the chunk's 1-hour rows (hrows) the hour's event count and
+ * each column's n, sum, min, max and sketch. */
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
 {
     te_rollup_wbuf_t *b = &r->hbuf;
@@ -391,15 +437,22 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (rc == 0)
         rc = te_rollup_put_1m_blob(st, r, s->kid, s->sid, s->hour, s->nev, b->p, b->len, err);
-    ent_t e = {.kid = s->kid, .sid = s->sid, .bucket = s->hour, .res = 1, .n = s->nev};
     if (rc == 0)
-        rc = te_rollup_put_1h(st, r, &e, false, err);
+        rc = hrows_at(st, r, s, err);
+    te_rollup_1h_row_t *h = rc == 0 ? hrow(r, 0) : NULL;
+    if (rc == 0 && !h)
+        rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (rc == 0)
+        te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = s->nev}, NULL);
     for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
         col_t *c = &s->cols[j];
-        e = (ent_t){.kid = s->kid, .sid = s->sid, .bucket = s->hour, .field = c->field,
-                    .res = 1, .n = (int64_t)c->n, .sum = c->sum, .min = c->min, .max = c->max,
-                    .sk = hsk[j]};
-        rc = te_rollup_put_1h(st, r, &e, false, err);
+        if (!(h = hrow(r, c->field))) {
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+            break;
+        }
+        te_rollup_1h_entry_t e = {.sid = s->sid, .n = (int64_t)c->n, .sum = c->sum,
+                                  .min = c->min, .max = c->max};
+        te_rollup_1h_add(h, &e, hsk[j]);
     }
     for (size_t j = 0; j < s->ncols; j++)
         te_rollup_sketch_give(r, hsk[j]);
@@ -464,6 +517,18 @@ static void slot_free(struct te_rollup *r, slot_t *s)
     *s = (slot_t){0};
 }
 
+/* Orders slots by (kind, hour, series): the 1-hour rows of a chunk are
+ * then filled by consecutive slots. */
+static int cmp_slot(const void *a, const void *b)
+{
+    const slot_t *x = a, *y = b;
+    if (x->kid != y->kid)
+        return x->kid < y->kid ? -1 : 1;
+    if (x->hour != y->hour)
+        return x->hour < y->hour ? -1 : 1;
+    return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
 /* Removes kind kid's slots (kid 0: every kind's) of hours before
  * before_hour, writing them first when write is set (merged with their
  * stored rows for hours at or before merge_upto); the others stay, in
@@ -471,9 +536,8 @@ static void slot_free(struct te_rollup *r, slot_t *s)
 static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t before_hour,
                  int64_t merge_upto, bool write, te_err_t *err)
 {
+    /* the slots that stay to the front, in place */
     size_t keep = 0;
-    bool merged = false;
-    int rc = 0;
     for (size_t i = 0; i < r->nslots; i++) {
         slot_t *s = &r->slots[i];
         if ((kid && s->kid != kid) || s->hour >= before_hour) {
@@ -483,8 +547,14 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
                 *s = t;
             }
             keep++;
-            continue;
         }
+    }
+    if (write && r->nslots > keep)
+        qsort(r->slots + keep, r->nslots - keep, sizeof(slot_t), cmp_slot);
+    bool merged = false;
+    int rc = 0;
+    for (size_t i = keep; i < r->nslots; i++) {
+        slot_t *s = &r->slots[i];
         if (write && rc == 0 && s->hour <= merge_upto) {
             rc = slot_to_ents(r, s, err);
             merged = true;
@@ -497,6 +567,9 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
         }
         slot_reset(s);
     }
+    if (write && rc == 0)
+        rc = hrows_flush(st, r, err);
+    r->nhrows = 0;
     if (keep != r->nslots) {
         r->nslots = keep;
         sidx_rebuild(r);
@@ -527,6 +600,11 @@ void te_rollup_hour_free(struct te_rollup *r)
 {
     for (size_t i = 0; i < r->cap_slots; i++)
         slot_free(r, &r->slots[i]);
+    for (size_t i = 0; i < r->cap_hrows; i++)
+        te_rollup_1h_free(&r->hrows[i]);
+    free(r->hrows);
+    r->hrows = NULL;
+    r->nhrows = r->cap_hrows = 0;
     free(r->slots);
     free(r->sidx);
     free(r->hbuf.p);

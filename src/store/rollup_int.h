@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "rollup.h"
+#include "rollup_1h.h"
 #include "store_int.h"
 
 /* Most distinct field names one packed 1-minute row may hold. */
@@ -112,12 +113,18 @@ struct te_rollup {
     int64_t verify_upto, mem_max_ts;
     int64_t data_version;       /* PRAGMA data_version at the last check */
     te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
+    /* the 1-hour rows being filled by a sweep (rollup_hour.c): one per
+     * field of the (kind, hour, chunk) of hrow_key; written when the sweep
+     * moves to another chunk or ends */
+    te_rollup_1h_row_t *hrows;
+    size_t nhrows, cap_hrows;
+    int64_t hrow_key[3];
+    te_rollup_1h_stmts_t h1;
     void *scratch;              /* slot_write's per-column arrays */
     size_t cap_scratch;
     uint32_t *sidx;
     size_t sidx_cap;
-    sqlite3_stmt *get1m, *put1m, *get1h, *put1h, *state_st, *set_w, *raw_st,
-        *sum_st, *dv_st;
+    sqlite3_stmt *get1m, *put1m, *state_st, *set_w, *raw_st, *sum_st, *dv_st;
     bool off;           /* te_store_set_rollups(false): no watermark moves */
 };
 
@@ -190,10 +197,11 @@ int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int6
 int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid, int64_t hour,
                      const te_rollup_ent_t *cells, size_t n, te_err_t *err);
 
-/* Writes the 1-hour row of e (kid, sid, bucket and field set), merged
- * first with the stored row when merge. Returns 0 or TE_E*. */
-int te_rollup_put_1h(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *e, bool merge,
-                     te_err_t *err);
+/* Writes the 1-hour accumulators ents[0, n) (res 1, sorted by kind,
+ * field, bucket and series) as chunk rows, each merged with the row
+ * stored under its key (rollup_1h.h). Returns 0 or TE_E*. */
+int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *ents, size_t n,
+                          te_err_t *err);
 
 /* --- rollup_hour.c: the hour builder --- */
 

@@ -1,7 +1,8 @@
 /*
- * rollup_row.c - the rows of the rollup tables: writing a 1-hour row (one
- * per series, hour and field), encoding and writing a packed 1-minute row
- * (one per series and hour), and walking the cells of a stored one.
+ * rollup_row.c - the rows of the rollup tables: writing the generic
+ * accumulators' 1-hour rows (rollup_1h.c packs them), encoding and writing
+ * a packed 1-minute row (one per series and hour), and walking the cells
+ * of a stored one.
  *
  * THREAD: as rollup.h (writers: the read-write store's thread; the walk:
  * any reader).
@@ -13,60 +14,37 @@
 #include "rollup_int.h"
 #include "sql.h"
 
-/* ---------- 1-hour rows: one per field ---------- */
+/* ---------- 1-hour rows: per (field, chunk of series) ---------- */
 
-int te_rollup_put_1h(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *e, bool merge,
-                     te_err_t *err)
+int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *ents, size_t n,
+                          te_err_t *err)
 {
-    sqlite3_stmt *g = r->get1h, *p = r->put1h;
-    const char *fname = r->fnames[e->field];
-    int flen = (int)r->flens[e->field];
-    int rc = SQLITE_DONE, ret = 0;
-    if (!merge)
-        goto put;
-    sqlite3_bind_int64(g, 1, e->kid);
-    sqlite3_bind_text(g, 2, fname, flen, SQLITE_STATIC);
-    sqlite3_bind_int64(g, 3, e->bucket);
-    sqlite3_bind_int64(g, 4, e->sid);
-    rc = sqlite3_step(g);
-    if (rc == SQLITE_ROW) {
-        ret = te_rollup_ent_merge_stored(r, e, sqlite3_column_int64(g, 0), sqlite3_column_double(g, 1),
-                               sqlite3_column_double(g, 2), sqlite3_column_double(g, 3),
-                               sqlite3_column_blob(g, 4), (size_t)sqlite3_column_bytes(g, 4), err);
-        rc = SQLITE_DONE;
+    te_rollup_1h_row_t row = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        const te_rollup_ent_t *e0 = &ents[i];
+        int64_t chunk = te_rollup_1h_chunk(e0->sid);
+        te_rollup_1h_begin(&row, e0->kid, r->fnames[e0->field], r->flens[e0->field], e0->bucket,
+                           chunk);
+        size_t j = i;
+        for (; rc == 0 && j < n && ents[j].kid == e0->kid && ents[j].field == e0->field &&
+               ents[j].bucket == e0->bucket && te_rollup_1h_chunk(ents[j].sid) == chunk;
+             j++) {
+            te_rollup_ent_t *x = &ents[j];
+            bool sk = x->field != 0 && x->n > 2;
+            te_rollup_1h_entry_t en = {.sid = x->sid, .n = x->n, .sum = x->sum, .min = x->min,
+                                       .max = x->max};
+            if (sk && te_rollup_ent_sketch(r, x) < 0)
+                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+            else
+                te_rollup_1h_add(&row, &en, sk ? x->sk : NULL);
+        }
+        if (rc == 0)
+            rc = te_rollup_1h_write(st, &r->h1, &row, err);
+        i = j;
     }
-    sqlite3_reset(g);
-    if (rc != SQLITE_DONE)
-        return te_store_sqlerr(st, rc, err, "read rollup");
-    if (ret < 0)
-        return ret;
-put:;
-    unsigned char *blob = NULL;
-    size_t blen = 0;
-    if (e->field != 0 && e->n > 2 &&
-        (te_rollup_ent_sketch(r, e) < 0 || te_sketch_encode(e->sk, &blob, &blen) < 0))
-        return te_err_set(err, TE_ENOMEM, "rollup: cannot encode a sketch");
-    sqlite3_bind_int64(p, 1, e->kid);
-    sqlite3_bind_text(p, 2, fname, flen, SQLITE_STATIC);
-    sqlite3_bind_int64(p, 3, e->bucket);
-    sqlite3_bind_int64(p, 4, e->sid);
-    sqlite3_bind_int64(p, 5, e->n);
-    if (e->field == 0) {
-        for (int i = 6; i <= 9; i++)
-            sqlite3_bind_null(p, i);
-    } else {
-        sqlite3_bind_double(p, 6, e->sum);
-        sqlite3_bind_double(p, 7, e->min);
-        sqlite3_bind_double(p, 8, e->max);
-        if (blob)
-            sqlite3_bind_blob(p, 9, blob, (int)blen, free);
-        else
-            sqlite3_bind_null(p, 9);
-    }
-    rc = sqlite3_step(p);
-    sqlite3_reset(p);
-    sqlite3_clear_bindings(p);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+    te_rollup_1h_free(&row);
+    return rc;
 }
 
 /* ---------- 1-minute rows: one per (series, hour), minutes packed ---------- */

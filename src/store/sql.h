@@ -38,8 +38,9 @@
 #include "store/sql_v3.h" /* alert lifecycle: acks, silences, outbox */
 #include "store/sql_v4.h" /* rollups */
 #include "store/sql_v5.h" /* detector state, recommendations */
+#include "store/sql_v6.h" /* 1-hour rollups per chunk of series */
 
-#define TE_SQL_SCHEMA_VERSION 5
+#define TE_SQL_SCHEMA_VERSION 6
 
 static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     /* 0 -> 1: the spine */
@@ -92,6 +93,8 @@ static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     TE_SQL_MIGRATION_4,
     /* 4 -> 5 */
     TE_SQL_MIGRATION_5,
+    /* 5 -> 6: 1-hour rollups per chunk of series (then te_rollup_1h_convert) */
+    TE_SQL_MIGRATION_6,
 };
 
 /* --- db.c --- */

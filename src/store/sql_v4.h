@@ -6,7 +6,8 @@
  *
  * THREAD: any (constants only). See sql.h for how migrations run.
  *
- * rollup_1h: one row per (kind, field, hour, series). field '' is the
+ * rollup_1h (as created here; schema 6 packs it per chunk of series,
+ * sql_v6.h): one row per (kind, field, hour, series). field '' is the
  * event count row (n = events); every other row is one numeric field: n
  * values, their sum, min and max, and a DDSketch blob (rules/sketch.h,
  * te_sketch_encode) only when n > 2 (with n <= 2 the values are exactly
@@ -54,12 +55,6 @@
 #define TE_SQL_ROLLUP_1M_PUT                                                         \
     "INSERT OR REPLACE INTO rollup_1m(kind_id, bucket, series_id, n, data)"          \
     " VALUES(?1, ?2, ?3, ?4, ?5)"
-#define TE_SQL_ROLLUP_GET                                                            \
-    "SELECT n, sum, min, max, sketch FROM rollup_1h"                                 \
-    " WHERE kind_id = ?1 AND field = ?2 AND bucket = ?3 AND series_id = ?4"
-#define TE_SQL_ROLLUP_PUT                                                            \
-    "INSERT OR REPLACE INTO rollup_1h(kind_id, field, bucket, series_id, n, sum, min, max," \
-    " sketch) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 #define TE_SQL_ROLLUP_STATE_ALL "SELECT kind_id, w1m, w1h, archived_before FROM rollup_state"
 #define TE_SQL_ROLLUP_STATE_OF                                                       \
     "SELECT w1m, w1h FROM rollup_state WHERE kind_id = ?1"
@@ -86,13 +81,7 @@
 #define TE_SQL_KIND_TS_RANGE                                                         \
     "SELECT min(ts_ns), max(ts_ns) FROM events WHERE kind_id = ?1"
 
-/* --- query_scan.c / query_fold.c: one field of one kind over [?3, ?4); 1-minute rows of hours in [?2, ?3) --- */
-#define TE_SQL_ROLLUP_SCAN                                                           \
-    "SELECT bucket, series_id, n, sum, min, max, sketch FROM rollup_1h"              \
-    " WHERE kind_id = ?1 AND field = ?2 AND bucket >= ?3 AND bucket < ?4"
-#define TE_SQL_ROLLUP_SCAN_NOSK                                                      \
-    "SELECT bucket, series_id, n, sum, min, max FROM rollup_1h"                      \
-    " WHERE kind_id = ?1 AND field = ?2 AND bucket >= ?3 AND bucket < ?4"
+/* --- query_scan.c: 1-minute rows of hours in [?2, ?3) (the 1-hour scans: sql_v6.h) --- */
 #define TE_SQL_ROLLUP_1M_SCAN                                                        \
     "SELECT bucket, series_id, data FROM rollup_1m"                                  \
     " WHERE kind_id = ?1 AND bucket >= ?2 AND bucket < ?3"

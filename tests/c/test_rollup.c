@@ -31,6 +31,7 @@
 #include "core/event.h"
 #include "core/result.h"
 #include "store/rollup.h"
+#include "store/rollup_1h.h"
 #include "store/rollup_int.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -640,6 +641,259 @@ static void test_cell_values_round_trip(void **state)
     assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), keep_cell, &w, &err), TE_EPARSE);
 }
 
+/* ---------- 1-hour chunk rows (rollup_1h.h) ---------- */
+
+/* Same answers bit for bit: every cell equal. */
+static void same_result(const te_result_t *a, const te_result_t *b, const char *what)
+{
+    assert_int_equal(a->nrows, b->nrows);
+    assert_int_equal(a->ncols, b->ncols);
+    for (size_t i = 0; i < a->nrows * a->ncols; i++) {
+        const te_val_t *x = &a->cells[i], *y = &b->cells[i];
+        assert_int_equal(x->type, y->type);
+        if (x->type == TE_VAL_NUM && memcmp(&x->u.num, &y->u.num, sizeof(double)) != 0)
+            fail_msg("%s: cell %zu: %.17g vs %.17g", what, i, x->u.num, y->u.num);
+        if (x->type == TE_VAL_INT && x->u.i != y->u.i)
+            fail_msg("%s: cell %zu: %lld vs %lld", what, i, (long long)x->u.i, (long long)y->u.i);
+        if (x->type == TE_VAL_STR && strcmp(x->u.s, y->u.s) != 0)
+            fail_msg("%s: cell %zu: %s vs %s", what, i, x->u.s, y->u.s);
+    }
+}
+
+/* A database of schema 5 (one 1-hour row per series) is converted to
+ * chunk rows at the first read-write open: the same answers, bit for bit.
+ * The schema-5 table is made here from the chunk rows, entry by entry. */
+static void test_schema5_conversion(void **state)
+{
+    fx_t *f = *state;
+    ordered = true;
+    clock_ns = T0;
+    fill(f, 4000);
+    static const char *const aggs = "count,sum:latency,min:cost,max:cost,p95:latency,p50:tokens";
+    int64_t lo = T0, hi = te_rollup_bucket(clock_ns, HOUR) - HOUR;
+    te_result_t *before = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, 0, g_model, 1, NULL, 0);
+    te_result_t *before_h = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, HOUR, NULL, 0, NULL, 0);
+    int64_t rows = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
+    exec_sql(f->st, "CREATE TABLE old(kind_id INTEGER NOT NULL, field TEXT NOT NULL,"
+                    " bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, n INTEGER NOT NULL,"
+                    " sum REAL, min REAL, max REAL, sketch BLOB,"
+                    " PRIMARY KEY(kind_id, field, bucket, series_id)) WITHOUT ROWID");
+    sqlite3_stmt *q = NULL, *ins = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->st->db,
+                                        "SELECT kind_id, field, bucket, chunk, stats, sketches"
+                                        " FROM rollup_1h",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(f->st->db,
+                                        "INSERT INTO old VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                        -1, &ins, NULL),
+                     SQLITE_OK);
+    int64_t entries = 0;
+    te_err_t err = {0};
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        te_rollup_1h_iter_t it;
+        te_rollup_1h_entry_t e;
+        bool counts = sqlite3_column_bytes(q, 1) == 0;
+        assert_int_equal(te_rollup_1h_iter_init(&it, sqlite3_column_int64(q, 3),
+                                                sqlite3_column_blob(q, 4),
+                                                (size_t)sqlite3_column_bytes(q, 4),
+                                                sqlite3_column_blob(q, 5),
+                                                (size_t)sqlite3_column_bytes(q, 5), &err),
+                         0);
+        int more;
+        while ((more = te_rollup_1h_next(&it, &e, &err)) > 0) {
+            sqlite3_bind_int64(ins, 1, sqlite3_column_int64(q, 0));
+            sqlite3_bind_text(ins, 2, (const char *)sqlite3_column_text(q, 1), -1,
+                              SQLITE_TRANSIENT);
+            sqlite3_bind_int64(ins, 3, sqlite3_column_int64(q, 2));
+            sqlite3_bind_int64(ins, 4, e.sid);
+            sqlite3_bind_int64(ins, 5, e.n);
+            for (int c = 6; c <= 9; c++)
+                sqlite3_bind_null(ins, c);
+            if (!counts) {
+                sqlite3_bind_double(ins, 6, e.sum);
+                sqlite3_bind_double(ins, 7, e.min);
+                sqlite3_bind_double(ins, 8, e.max);
+                if (e.sketch)
+                    sqlite3_bind_blob(ins, 9, e.sketch, (int)e.sketch_len, SQLITE_TRANSIENT);
+            }
+            assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+            sqlite3_reset(ins);
+            entries++;
+        }
+        assert_int_equal(more, 0);
+    }
+    sqlite3_finalize(q);
+    sqlite3_finalize(ins);
+    assert_true(entries > rows); /* several series per chunk row */
+    exec_sql(f->st, "DROP TABLE rollup_1h; ALTER TABLE old RENAME TO rollup_1h;"
+                    " PRAGMA user_version = 5");
+    te_store_close(f->st);
+    open_store(f); /* migrates */
+    assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 6);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM sqlite_master WHERE name ="
+                                    " 'rollup_1h_v5'"),
+                     0);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1h"), rows);
+    te_result_t *after = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, 0, g_model, 1, NULL, 0);
+    te_result_t *after_h = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, HOUR, NULL, 0, NULL, 0);
+    same_result(before, after, "by model");
+    same_result(before_h, after_h, "per hour");
+    te_result_free(before);
+    te_result_free(after);
+    te_result_free(before_h);
+    te_result_free(after_h);
+}
+
+/* More series than a chunk holds, written in order and then late: rows
+ * per chunk, answers equal to raw ones per series. */
+static void test_many_series_chunks(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    char buf[256];
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: hours 0..2 in order; pass 1: late events into them */
+        assert_int_equal(te_store_begin(f->st, &err), 0);
+        for (int i = 0; i < 6000; i++) {
+            int64_t ts = pass == 0 ? T0 + (int64_t)i * (3 * HOUR / 6000)
+                                   : T0 + (int64_t)(rnd(f) % (3 * HOUR));
+            snprintf(buf, sizeof(buf),
+                     "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"s\":\"s%d\"},"
+                     "\"fields\":{\"latency\":%d,\"tokens\":%d}}",
+                     (long long)(ts / SEC), (long long)(ts % SEC), (int)(rnd(f) % 700),
+                     (int)(1 + rnd(f) % 900), (int)(rnd(f) % 50));
+            insert_json(f->st, buf);
+        }
+        /* a newer event moves the watermark past the three hours */
+        snprintf(buf, sizeof(buf), "{\"kind\":\"llm\",\"ts\":%lld,\"tags\":{\"s\":\"late\"}}",
+                 (long long)((T0 + 5 * HOUR) / SEC));
+        insert_json(f->st, buf);
+        assert_int_equal(te_store_commit(f->st, &err), 0);
+    }
+    assert_true(sql_int(f->st, "SELECT count(DISTINCT chunk) FROM rollup_1h") >= 3);
+    assert_int_equal(sql_int(f->st, "SELECT sum(n) FROM rollup_1h WHERE field = ''"), 12000);
+    static const char *const g_s[] = {"s"};
+    static const char *const aggs = "count,sum:latency,min:latency,max:latency,p95:latency,"
+                                    "sum:tokens";
+    for (int every = 0; every < 2; every++) {
+        te_result_t *raw =
+            run(f->st, TE_PLAN_RAW, aggs, T0, T0 + 3 * HOUR, every ? HOUR : 0, g_s, 1, NULL, 0);
+        te_result_t *ru = run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + 3 * HOUR, every ? HOUR : 0,
+                              g_s, 1, NULL, 0);
+        assert_true(raw->nrows >= 690);
+        compare(raw, ru, every ? "per series and hour" : "per series");
+        te_result_free(raw);
+        te_result_free(ru);
+    }
+}
+
+/* Malformed rows are errors that name the row, never reads past the end;
+ * a row written twice under one key merges entry by entry. */
+static void test_1h_row_format(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    te_rollup_1h_iter_t it;
+    te_rollup_1h_entry_t e;
+    /* format 2, two entries: sid 256 + 3 (n 1), then + 2 (n 5, sketch) */
+    te_rollup_1h_row_t row = {0};
+    te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, NULL);
+    for (int i = 1; i <= 5; i++)
+        te_sketch_add(sk, i * 10.0);
+    te_rollup_1h_begin(&row, 1, "x", 1, T0, 1);
+    te_rollup_1h_add(&row, &(te_rollup_1h_entry_t){.sid = 259, .n = 1, .sum = 7, .min = 7,
+                                                    .max = 7},
+                     NULL);
+    te_rollup_1h_add(&row, &(te_rollup_1h_entry_t){.sid = 261, .n = 5, .sum = 150, .min = 10,
+                                                    .max = 50},
+                     sk);
+    assert_false(row.oom);
+    assert_int_equal(te_store_begin(f->st, &err), 0);
+    assert_int_equal(te_rollup_1h_write(f->st, &f->st->rollup->h1, &row, &err), 0);
+    /* the same key again, sids 259 (merged) and 300 (new) */
+    te_rollup_1h_begin(&row, 1, "x", 1, T0, 1);
+    te_rollup_1h_add(&row, &(te_rollup_1h_entry_t){.sid = 259, .n = 2, .sum = 3, .min = 1,
+                                                    .max = 2},
+                     NULL);
+    te_rollup_1h_add(&row, &(te_rollup_1h_entry_t){.sid = 300, .n = 1, .sum = 4, .min = 4,
+                                                    .max = 4},
+                     NULL);
+    assert_int_equal(te_rollup_1h_write(f->st, &f->st->rollup->h1, &row, &err), 0);
+    assert_int_equal(te_store_commit(f->st, &err), 0);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->st->db,
+                                        "SELECT n, stats, sketches FROM rollup_1h WHERE"
+                                        " kind_id = 1 AND field = 'x' AND chunk = 1",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(q, 0), 9);
+    const unsigned char *stats = sqlite3_column_blob(q, 1);
+    size_t slen = (size_t)sqlite3_column_bytes(q, 1);
+    assert_int_equal(te_rollup_1h_iter_init(&it, 1, stats, slen, sqlite3_column_blob(q, 2),
+                                            (size_t)sqlite3_column_bytes(q, 2), &err),
+                     0);
+    int64_t sids[3], ns[3];
+    double sums[3], mins[3];
+    size_t k = 0;
+    while (te_rollup_1h_next(&it, &e, &err) > 0 && k < 3) {
+        sids[k] = e.sid, ns[k] = e.n, sums[k] = e.sum, mins[k] = e.min;
+        if (e.sid == 259) { /* 7 + {1, 2}: three values, a sketch of them */
+            te_sketch_t *m = te_sketch_decode(e.sketch, e.sketch_len, &err);
+            assert_non_null(m);
+            assert_int_equal(te_sketch_count(m), 3);
+            te_sketch_free(m);
+        }
+        k++;
+    }
+    assert_int_equal(k, 3);
+    assert_int_equal(sids[0], 259);
+    assert_int_equal(ns[0], 3);
+    assert_true(sums[0] == 10 && mins[0] == 1);
+    assert_true(sids[1] == 261 && ns[1] == 5 && sums[1] == 150);
+    assert_true(sids[2] == 300 && ns[2] == 1 && sums[2] == 4);
+    /* hostile copies of the stats column */
+    unsigned char bad[256];
+    assert_true(slen < sizeof(bad));
+    for (size_t cut = 0; cut < slen; cut++) { /* truncated anywhere */
+        int rc = te_rollup_1h_iter_init(&it, 1, stats, cut, NULL, 0, &err);
+        while (rc >= 0 && (rc = te_rollup_1h_next(&it, &e, &err)) > 0)
+            ;
+        assert_int_equal(rc, TE_EPARSE);
+    }
+    memcpy(bad, stats, slen);
+    bad[slen] = 0; /* a trailing byte */
+    int rc = te_rollup_1h_iter_init(&it, 1, bad, slen + 1, NULL, 0, &err);
+    while (rc >= 0 && (rc = te_rollup_1h_next(&it, &e, &err)) > 0)
+        ;
+    assert_int_equal(rc, TE_EPARSE);
+    assert_non_null(strstr(err.msg, "1-hour row"));
+    bad[0] = 9; /* unknown format */
+    assert_int_equal(te_rollup_1h_iter_init(&it, 1, bad, slen, NULL, 0, &err), TE_EPARSE);
+    /* a delta that leaves the chunk */
+    const unsigned char out_of_chunk[] = {1, 1, 0x80, 0x02, 1};
+    assert_int_equal(te_rollup_1h_iter_init(&it, 1, out_of_chunk, sizeof(out_of_chunk), NULL, 0,
+                                            &err),
+                     0);
+    assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
+    /* a repeated sid (zero delta after the first entry) */
+    const unsigned char repeat[] = {1, 2, 3, 1, 0, 1};
+    assert_int_equal(te_rollup_1h_iter_init(&it, 1, repeat, sizeof(repeat), NULL, 0, &err), 0);
+    assert_int_equal(te_rollup_1h_next(&it, &e, &err), 1);
+    assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
+    /* a sketch length past the sketches column */
+    const unsigned char sks[] = {40, 1};
+    assert_int_equal(te_rollup_1h_iter_init(&it, 1, stats, slen, sks, sizeof(sks), &err), 0);
+    rc = 0;
+    while ((rc = te_rollup_1h_next(&it, &e, &err)) > 0)
+        ;
+    assert_int_equal(rc, TE_EPARSE);
+    sqlite3_finalize(q);
+    te_rollup_1h_free(&row);
+    te_sketch_free(sk);
+}
+
 static void test_quantile_definition(void **state)
 {
     (void)state;
@@ -700,6 +954,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_builder_trust, setup, teardown),
         cmocka_unit_test_setup_teardown(test_archive_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema5_conversion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_series_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_1h_row_format, setup, teardown),
         cmocka_unit_test(test_quantile_definition),
         cmocka_unit_test(test_cell_values_round_trip),
     };

@@ -1,0 +1,440 @@
+/*
+ * rollup_1h.c - the 1-hour rollup rows (format and reasons in rollup_1h.h):
+ * building a chunk row, walking one, writing one over or merged with the
+ * stored row, and the conversion from schema 5's one row per series.
+ *
+ * THREAD: see rollup_1h.h.
+ */
+#include "rollup_1h.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollup_int.h"
+#include "sql.h"
+
+#define FORMAT_COUNTS 1
+#define FORMAT_VALUES 2
+
+/* ---------- building ---------- */
+
+/* Makes room for n more bytes in (*p, *len, *cap); false on ENOMEM. */
+static bool grow(unsigned char **p, size_t len, size_t *cap, size_t n)
+{
+    if (len + n <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 256;
+    while (ncap < len + n)
+        ncap *= 2;
+    unsigned char *np = realloc(*p, ncap);
+    if (!np)
+        return false;
+    *p = np;
+    *cap = ncap;
+    return true;
+}
+
+void te_rollup_1h_begin(te_rollup_1h_row_t *row, int64_t kid, const char *field, size_t field_len,
+                        int64_t bucket, int64_t chunk)
+{
+    row->kid = kid;
+    row->field = field;
+    row->field_len = field_len;
+    row->bucket = bucket;
+    row->chunk = chunk;
+    row->st_len = row->sk_len = 0;
+    row->entries = row->n = 0;
+    row->last_sid = chunk * ((int64_t)1 << TE_ROLLUP_1H_CHUNK_BITS);
+    row->oom = false;
+    /* the header: format, then the entry count (patched at write time:
+     * 10 bytes reserved, see finish) */
+    if (!grow(&row->st, 0, &row->st_cap, 11)) {
+        row->oom = true;
+        return;
+    }
+    row->st[0] = field_len ? FORMAT_VALUES : FORMAT_COUNTS;
+    row->st_len = 11;
+}
+
+void te_rollup_1h_add(te_rollup_1h_row_t *row, const te_rollup_1h_entry_t *e,
+                      const te_sketch_t *sk)
+{
+    if (row->oom || !grow(&row->st, row->st_len, &row->st_cap, 10 + 10 + 24)) {
+        row->oom = true;
+        return;
+    }
+    unsigned char *p = row->st + row->st_len;
+    p += te_rollup_put_varint(p, (uint64_t)(e->sid - row->last_sid));
+    p += te_rollup_put_varint(p, (uint64_t)e->n);
+    bool values = row->field_len > 0;
+    if (values) {
+        double three[3] = {e->sum, e->min, e->max};
+        p += te_rollup_put_f64s(p, three, 3);
+    }
+    row->st_len = (size_t)(p - row->st);
+    row->last_sid = e->sid;
+    row->entries++;
+    row->n += e->n;
+    if (!values || e->n <= 2)
+        return;
+    unsigned char *enc = NULL;
+    size_t elen = e->sketch_len;
+    const void *src = e->sketch;
+    if (sk) {
+        if (te_sketch_encode(sk, &enc, &elen) < 0) {
+            row->oom = true;
+            return;
+        }
+        src = enc;
+    }
+    if (!grow(&row->sk, row->sk_len, &row->sk_cap, 10 + elen)) {
+        row->oom = true;
+    } else {
+        row->sk_len += te_rollup_put_varint(row->sk + row->sk_len, elen);
+        if (elen)
+            memcpy(row->sk + row->sk_len, src, elen);
+        row->sk_len += elen;
+    }
+    free(enc);
+}
+
+void te_rollup_1h_free(te_rollup_1h_row_t *row)
+{
+    if (!row)
+        return;
+    free(row->st);
+    free(row->sk);
+    row->st = row->sk = NULL;
+    row->st_cap = row->sk_cap = row->st_len = row->sk_len = 0;
+}
+
+/* The stats bytes to store: the header's count, written as a varint just
+ * before the entries (the reserved bytes before it are skipped). */
+static const unsigned char *finish(te_rollup_1h_row_t *row, size_t *len)
+{
+    unsigned char t[10];
+    size_t k = te_rollup_put_varint(t, (uint64_t)row->entries);
+    unsigned char *start = row->st + 11 - k - 1;
+    start[0] = row->st[0];
+    memcpy(start + 1, t, k);
+    *len = row->st_len - (size_t)(start - row->st);
+    return start;
+}
+
+/* ---------- walking ---------- */
+
+static bool get_varint(const unsigned char *p, size_t len, size_t *pos, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len)
+            return false;
+        unsigned char c = p[(*pos)++];
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return true;
+    }
+    return false;
+}
+
+static bool get_f64(const unsigned char *p, size_t len, size_t *pos, double *d)
+{
+    if (len - *pos < 8)
+        return false;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[*pos + (size_t)i] << (8 * i);
+    memcpy(d, &u, 8);
+    *pos += 8;
+    return true;
+}
+
+static int bad(te_err_t *err, size_t at)
+{
+    return te_err_set(err, TE_EPARSE, "rollup: bad 1-hour row at byte %zu (run `db check`)", at);
+}
+
+int te_rollup_1h_iter_init(te_rollup_1h_iter_t *it, int64_t chunk, const void *stats,
+                           size_t stats_len, const void *sketches, size_t sketches_len,
+                           te_err_t *err)
+{
+    *it = (te_rollup_1h_iter_t){.st = stats, .st_len = stats ? stats_len : 0, .sk = sketches,
+                                .sk_len = sketches ? sketches_len : 0};
+    it->base = it->sid = chunk * ((int64_t)1 << TE_ROLLUP_1H_CHUNK_BITS);
+    if (it->st_len < 2 || (it->st[0] != FORMAT_COUNTS && it->st[0] != FORMAT_VALUES))
+        return bad(err, 0);
+    it->values = it->st[0] == FORMAT_VALUES;
+    it->st_pos = 1;
+    if (!get_varint(it->st, it->st_len, &it->st_pos, &it->left) || it->left > it->st_len)
+        return bad(err, it->st_pos);
+    return 0;
+}
+
+int te_rollup_1h_next(te_rollup_1h_iter_t *it, te_rollup_1h_entry_t *e, te_err_t *err)
+{
+    if (it->left == 0)
+        return it->st_pos == it->st_len ? 0 : bad(err, it->st_pos);
+    uint64_t d, n;
+    if (!get_varint(it->st, it->st_len, &it->st_pos, &d) ||
+        d >= ((uint64_t)1 << TE_ROLLUP_1H_CHUNK_BITS) ||
+        !get_varint(it->st, it->st_len, &it->st_pos, &n) || n > INT64_MAX)
+        return bad(err, it->st_pos);
+    int64_t sid = it->sid + (int64_t)d;
+    /* ascending (a zero delta only for the first entry) and in the chunk */
+    if (sid - it->base >= ((int64_t)1 << TE_ROLLUP_1H_CHUNK_BITS) || (d == 0 && it->seen))
+        return bad(err, it->st_pos);
+    *e = (te_rollup_1h_entry_t){.sid = sid, .n = (int64_t)n};
+    if (it->values && (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum) ||
+                       !get_f64(it->st, it->st_len, &it->st_pos, &e->min) ||
+                       !get_f64(it->st, it->st_len, &it->st_pos, &e->max)))
+        return bad(err, it->st_pos);
+    if (it->values && n > 2 && it->sk) {
+        uint64_t l;
+        if (!get_varint(it->sk, it->sk_len, &it->sk_pos, &l) || l > it->sk_len - it->sk_pos)
+            return te_err_set(err, TE_EPARSE,
+                              "rollup: bad 1-hour row sketches at byte %zu (run `db check`)",
+                              it->sk_pos);
+        e->sketch = it->sk + it->sk_pos;
+        e->sketch_len = (size_t)l;
+        it->sk_pos += (size_t)l;
+    }
+    it->sid = sid;
+    it->seen = true;
+    it->left--;
+    return 1;
+}
+
+/* ---------- writing ---------- */
+
+int te_rollup_1h_prepare(te_store_t *st, te_rollup_1h_stmts_t *s, te_err_t *err)
+{
+    const char *sql[] = {TE_SQL_ROLLUP_1H_INS, TE_SQL_ROLLUP_1H_GET, TE_SQL_ROLLUP_1H_UPD};
+    sqlite3_stmt **slot[] = {&s->ins, &s->get, &s->upd};
+    for (size_t i = 0; i < 3; i++) {
+        int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
+        if (rc != SQLITE_OK)
+            return te_store_sqlerr(st, rc, err, "prepare 1-hour rollup statement");
+    }
+    return 0;
+}
+
+void te_rollup_1h_finalize(te_rollup_1h_stmts_t *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->get);
+    sqlite3_finalize(s->upd);
+    *s = (te_rollup_1h_stmts_t){0};
+}
+
+/* a and b (the same sid) as one entry into out; sketches merged when the
+ * sum has more than two values. */
+static int merge_entry(te_rollup_1h_row_t *out, const te_rollup_1h_entry_t *a,
+                       const te_rollup_1h_entry_t *b, te_err_t *err)
+{
+    te_rollup_1h_entry_t m = {.sid = a->sid, .n = a->n + b->n, .sum = a->sum + b->sum,
+                              .min = b->min < a->min ? b->min : a->min,
+                              .max = b->max > a->max ? b->max : a->max};
+    if (a->n <= 0 || b->n <= 0) { /* no values on one side: the other's stats */
+        const te_rollup_1h_entry_t *x = a->n > 0 ? a : b;
+        m.sum = x->sum;
+        m.min = x->min;
+        m.max = x->max;
+    }
+    if (out->field_len == 0 || m.n <= 2) {
+        te_rollup_1h_add(out, &m, NULL);
+        return 0;
+    }
+    te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 0, err);
+    if (!sk)
+        return err && err->code ? err->code : TE_ENOMEM;
+    int rc = te_rollup_sketch_merge(sk, a->n, a->min, a->max, a->sketch, a->sketch_len, err);
+    if (rc == 0)
+        rc = te_rollup_sketch_merge(sk, b->n, b->min, b->max, b->sketch, b->sketch_len, err);
+    if (rc == 0)
+        te_rollup_1h_add(out, &m, sk);
+    te_sketch_free(sk);
+    return rc;
+}
+
+/* The entries of the stored row (stats, sketches) and of row, merged by
+ * sid into out (begun with row's key). */
+static int merge_rows(te_rollup_1h_row_t *out, const void *st0, size_t st0_len, const void *sk0,
+                      size_t sk0_len, te_rollup_1h_row_t *row, te_err_t *err)
+{
+    te_rollup_1h_iter_t a, b;
+    size_t blen;
+    const unsigned char *bst = finish(row, &blen);
+    int rc = te_rollup_1h_iter_init(&a, row->chunk, st0, st0_len, sk0, sk0_len, err);
+    if (rc == 0)
+        rc = te_rollup_1h_iter_init(&b, row->chunk, bst, blen, row->sk, row->sk_len, err);
+    te_rollup_1h_entry_t ea, eb;
+    int ha = rc == 0 ? te_rollup_1h_next(&a, &ea, err) : rc;
+    int hb = ha >= 0 ? te_rollup_1h_next(&b, &eb, err) : ha;
+    while (ha > 0 || hb > 0) {
+        if (hb <= 0 || (ha > 0 && ea.sid < eb.sid)) {
+            te_rollup_1h_add(out, &ea, NULL);
+            ha = te_rollup_1h_next(&a, &ea, err);
+        } else if (ha <= 0 || eb.sid < ea.sid) {
+            te_rollup_1h_add(out, &eb, NULL);
+            hb = te_rollup_1h_next(&b, &eb, err);
+        } else {
+            if ((rc = merge_entry(out, &ea, &eb, err)) < 0)
+                return rc;
+            ha = te_rollup_1h_next(&a, &ea, err);
+            hb = ha >= 0 ? te_rollup_1h_next(&b, &eb, err) : ha;
+        }
+        if (ha < 0 || hb < 0)
+            return ha < 0 ? ha : hb;
+    }
+    return ha < 0 ? ha : hb < 0 ? hb : 0;
+}
+
+static void bind_blobs(sqlite3_stmt *q, int at, const void *st, size_t st_len, const void *sk,
+                       size_t sk_len)
+{
+    sqlite3_bind_blob(q, at, st, (int)st_len, SQLITE_STATIC);
+    if (sk_len)
+        sqlite3_bind_blob(q, at + 1, sk, (int)sk_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, at + 1);
+}
+
+/* The row with row's key is stored: read it, merge, write the merge. */
+static int merge_stored(te_store_t *st, te_rollup_1h_stmts_t *s, te_rollup_1h_row_t *row,
+                        te_err_t *err)
+{
+    sqlite3_stmt *g = s->get;
+    sqlite3_bind_int64(g, 1, row->kid);
+    sqlite3_bind_text(g, 2, row->field, (int)row->field_len, SQLITE_STATIC);
+    sqlite3_bind_int64(g, 3, row->bucket);
+    sqlite3_bind_int64(g, 4, row->chunk);
+    int src = sqlite3_step(g);
+    if (src != SQLITE_ROW) {
+        sqlite3_reset(g);
+        return src == SQLITE_DONE
+                   ? te_err_set(err, TE_ESQLITE, "rollup: a 1-hour row vanished while written")
+                   : te_store_sqlerr(st, src, err, "read 1-hour rollup");
+    }
+    te_rollup_1h_row_t out = {0};
+    te_rollup_1h_begin(&out, row->kid, row->field, row->field_len, row->bucket, row->chunk);
+    int64_t id = sqlite3_column_int64(g, 0);
+    int rc = merge_rows(&out, sqlite3_column_blob(g, 1), (size_t)sqlite3_column_bytes(g, 1),
+                        sqlite3_column_blob(g, 2), (size_t)sqlite3_column_bytes(g, 2), row, err);
+    sqlite3_reset(g);
+    if (rc == 0 && out.oom)
+        rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (rc == 0) {
+        size_t len;
+        const unsigned char *p = finish(&out, &len);
+        sqlite3_stmt *u = s->upd;
+        sqlite3_bind_int64(u, 1, id);
+        sqlite3_bind_int64(u, 2, out.n);
+        bind_blobs(u, 3, p, len, out.sk, out.sk_len);
+        src = sqlite3_step(u);
+        sqlite3_reset(u);
+        sqlite3_clear_bindings(u);
+        if (src != SQLITE_DONE)
+            rc = te_store_sqlerr(st, src, err, "write 1-hour rollup");
+    }
+    te_rollup_1h_free(&out);
+    return rc;
+}
+
+int te_rollup_1h_write(te_store_t *st, te_rollup_1h_stmts_t *s, te_rollup_1h_row_t *row,
+                       te_err_t *err)
+{
+    if (row->oom)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (row->entries == 0)
+        return 0;
+    size_t len;
+    const unsigned char *p = finish(row, &len);
+    if (len > INT32_MAX || row->sk_len > INT32_MAX)
+        return te_err_set(err, TE_ETOOBIG, "rollup: a 1-hour row of %zu bytes", len + row->sk_len);
+    sqlite3_stmt *q = s->ins;
+    sqlite3_bind_int64(q, 1, row->kid);
+    sqlite3_bind_text(q, 2, row->field, (int)row->field_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, row->bucket);
+    sqlite3_bind_int64(q, 4, row->chunk);
+    sqlite3_bind_int64(q, 5, row->n);
+    bind_blobs(q, 6, p, len, row->sk, row->sk_len);
+    int src = sqlite3_step(q);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (src != SQLITE_DONE)
+        return te_store_sqlerr(st, src, err, "write 1-hour rollup");
+    /* DO NOTHING: a row with this key was there (late events, an hour
+     * written in parts) */
+    return sqlite3_changes(st->db) > 0 ? 0 : merge_stored(st, s, row, err);
+}
+
+/* ---------- schema 5 -> 6 ---------- */
+
+int te_rollup_1h_convert(te_store_t *st, te_err_t *err)
+{
+    te_rollup_1h_stmts_t s = {0};
+    te_rollup_1h_row_t row = {0};
+    sqlite3_stmt *q = NULL;
+    char *field = calloc(1, 1); /* "" */
+    size_t flen = 0;
+    bool open = false;
+    int rc = field ? te_rollup_1h_prepare(st, &s, err)
+                   : te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    int src = SQLITE_OK;
+    if (rc == 0 && (src = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_1H_V5_READ, -1, &q, NULL)) !=
+                       SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "read schema-5 1-hour rollups");
+    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t kid = sqlite3_column_int64(q, 0), bucket = sqlite3_column_int64(q, 2);
+        const char *f = (const char *)sqlite3_column_text(q, 1);
+        size_t fl = f ? (size_t)sqlite3_column_bytes(q, 1) : 0;
+        f = f ? f : "";
+        int64_t sid = sqlite3_column_int64(q, 3);
+        if (!open || kid != row.kid || bucket != row.bucket ||
+            te_rollup_1h_chunk(sid) != row.chunk || fl != flen || memcmp(f, field, fl)) {
+            if (open && (rc = te_rollup_1h_write(st, &s, &row, err)) < 0)
+                break;
+            if (fl != flen || memcmp(f, field, fl)) {
+                char *nf = realloc(field, fl + 1);
+                if (!nf) {
+                    rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+                    break;
+                }
+                field = nf;
+                memcpy(field, f, fl);
+                field[fl] = '\0';
+                flen = fl;
+            }
+            te_rollup_1h_begin(&row, kid, field, flen, bucket, te_rollup_1h_chunk(sid));
+            open = true;
+        }
+        te_rollup_1h_entry_t e = {.sid = sid,
+                                  .n = sqlite3_column_int64(q, 4),
+                                  .sum = sqlite3_column_double(q, 5),
+                                  .min = sqlite3_column_double(q, 6),
+                                  .max = sqlite3_column_double(q, 7),
+                                  .sketch = sqlite3_column_blob(q, 8),
+                                  .sketch_len = (size_t)sqlite3_column_bytes(q, 8)};
+        if (flen > 0 && e.n > 2 && !e.sketch)
+            rc = te_err_set(err, TE_EPARSE,
+                            "rollup: a schema-5 1-hour row of %lld values has no sketch",
+                            (long long)e.n);
+        else
+            te_rollup_1h_add(&row, &e, NULL);
+        src = SQLITE_OK;
+    }
+    if (rc == 0 && src != SQLITE_DONE && src != SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "read schema-5 1-hour rollups");
+    if (rc == 0 && open)
+        rc = te_rollup_1h_write(st, &s, &row, err);
+    sqlite3_finalize(q);
+    te_rollup_1h_finalize(&s);
+    te_rollup_1h_free(&row);
+    free(field);
+    if (rc == 0 && (src = sqlite3_exec(st->db, TE_SQL_ROLLUP_1H_V5_DROP, NULL, NULL, NULL)) !=
+                       SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "drop schema-5 1-hour rollups");
+    return rc;
+}
