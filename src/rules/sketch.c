@@ -12,6 +12,8 @@
  */
 #include "rules/sketch.h"
 
+#include "rules/sketch_key.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -32,9 +34,8 @@ struct te_sketch {
     double accuracy;
     double gamma;
     double log_gamma;
-    double inv_log_gamma;
     double mid_factor; /* 2 * gamma / (gamma + 1) */
-    int64_t idx_min, idx_max; /* index range of [DBL_MIN, DBL_MAX] */
+    te_sketch_key_t key; /* the bucket index; key.idx_min/idx_max bound it */
     uint32_t max_buckets;
     bool collapsed;
     uint64_t count;
@@ -48,10 +49,8 @@ static void set_params(te_sketch_t *s, double a, uint32_t max_buckets)
     s->accuracy = a;
     s->gamma = (1.0 + a) / (1.0 - a);
     s->log_gamma = log(s->gamma);
-    s->inv_log_gamma = 1.0 / s->log_gamma;
     s->mid_factor = 2.0 * s->gamma / (s->gamma + 1.0);
-    s->idx_min = (int64_t)floor(log(DBL_MIN) * s->inv_log_gamma) - 1;
-    s->idx_max = (int64_t)ceil(log(DBL_MAX) * s->inv_log_gamma) + 1;
+    te_sketch_key_init(&s->key, a);
     s->max_buckets = max_buckets;
 }
 
@@ -96,15 +95,11 @@ void te_sketch_free(te_sketch_t *s)
     free(s);
 }
 
-/* Bucket index of a magnitude m >= DBL_MIN. */
+/* Bucket index of a magnitude m >= DBL_MIN: every path goes through here
+ * (or te_sketch_key on a copy of s->key), so single and bulk adds agree. */
 static int64_t key_of(const te_sketch_t *s, double m)
 {
-    int64_t i = (int64_t)ceil(log(m) * s->inv_log_gamma);
-    if (i < s->idx_min)
-        i = s->idx_min;
-    if (i > s->idx_max)
-        i = s->idx_max;
-    return i;
+    return te_sketch_key(&s->key, m);
 }
 
 /* Representative magnitude of bucket i: 2 gamma^i / (gamma + 1), computed
@@ -220,7 +215,7 @@ int te_sketch_add(te_sketch_t *s, double v)
 
 /* te_sketch_add_all for values that are all positive normals (min >= DBL_MIN,
  * max finite) whose buckets fit the store without a collapse: the store is
- * fitted once, then each value costs its logarithm and an increment. Adds
+ * fitted once, then each value costs its bucket index and an increment. Adds
  * the very counts, sum (same order), min and max the general loop would;
  * false (nothing changed) when the values do not qualify. */
 static bool add_all_positive(te_sketch_t *s, const double *v, size_t n, int *rc)
@@ -245,10 +240,13 @@ static bool add_all_positive(te_sketch_t *s, const double *v, size_t n, int *rc)
         *rc = TE_ENOMEM;
         return true;
     }
+    /* the index is monotone in the value, so every key lies in [lo, hi];
+     * a local copy of the constants stays in registers across the stores */
     uint64_t *c = st->counts - st->offset;
-    double sum = s->sum, inv = s->inv_log_gamma;
+    const te_sketch_key_t key = s->key;
+    double sum = s->sum;
     for (size_t i = 0; i < n; i++) {
-        c[(int64_t)ceil(log(v[i]) * inv)]++;
+        c[te_sketch_key(&key, v[i])]++;
         sum += v[i];
     }
     st->lo = lo;
@@ -265,7 +263,7 @@ static bool add_all_positive(te_sketch_t *s, const double *v, size_t n, int *rc)
 int te_sketch_add_all(te_sketch_t *s, const double *v, size_t n)
 {
     int rc;
-    /* the fast loop pays two logarithms up front (the range's ends) */
+    /* the fast loop pays a min/max pass and two indices up front */
     if (n >= 16 && add_all_positive(s, v, n, &rc))
         return rc;
     bool collapsed = false;
@@ -661,12 +659,12 @@ static int get_store(rbuf *r, te_sketch_t *s, store *st, const char *name, te_er
             idx = unzigzag(u);
             first = idx;
         } else {
-            if (u == 0 || u > (uint64_t)(s->idx_max - s->idx_min))
+            if (u == 0 || u > (uint64_t)(s->key.idx_max - s->key.idx_min))
                 return te_err_set(err, TE_EPARSE, "sketch: %s store: bad index gap at byte %zu",
                                   name, r->pos);
             idx += (int64_t)u;
         }
-        if (idx < s->idx_min || idx > s->idx_max)
+        if (idx < s->key.idx_min || idx > s->key.idx_max)
             return te_err_set(err, TE_EPARSE, "sketch: %s store: index %lld out of range",
                               name, (long long)idx);
         if (idx - first + 1 > (int64_t)s->max_buckets)

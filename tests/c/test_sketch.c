@@ -1,6 +1,7 @@
 /*
  * test_sketch.c - quantile sketch (rules/sketch): error bound against exact
- * sorted quantiles, merge, encode/decode, hostile blobs, bucket cap.
+ * sorted quantiles, merge, encode/decode, hostile blobs, bucket cap; the
+ * log-free bucket index (rules/sketch_key) against the log formula.
  *
  * THREAD: main only. Deterministic: a fixed-seed xorshift PRNG.
  */
@@ -9,12 +10,14 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules/sketch.h"
+#include "rules/sketch_key.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
@@ -573,6 +576,160 @@ static void sketch_bucket_cap_collapses_lowest(void **state)
     te_sketch_free(s);
 }
 
+/* ---- the bucket index (rules/sketch_key.h) ------------------------------ */
+
+/* The formula the index must reproduce: ceil(ln m / ln gamma) as sketches
+ * have always computed it (with gamma, 1 / ln gamma rounded as in
+ * te_sketch_new). */
+static int64_t ref_key(double a, double m)
+{
+    double inv = 1.0 / log((1.0 + a) / (1.0 - a));
+    return (int64_t)ceil(log(m) * inv);
+}
+
+typedef struct key_stats {
+    uint64_t values;   /* compared */
+    uint64_t near;     /* within 2^-12 bucket of a boundary: the exact path */
+} key_stats;
+
+static void expect_key(const te_sketch_key_t *k, double a, double m, key_stats *st)
+{
+    int64_t want = ref_key(a, m), got = te_sketch_key(k, m);
+    double y = log(m) * k->inv_log_gamma;
+    st->values++;
+    if (fabs(y - nearbyint(y)) < 1.0 / 4096)
+        st->near++;
+    if (got != want)
+        fail_msg("accuracy %g: index of %.17g is %lld, log formula says %lld (%.3g from "
+                 "gamma^%lld relative)",
+                 a, m, (long long)got, (long long)want,
+                 m / exp((double)want / k->inv_log_gamma) - 1.0, (long long)want);
+}
+
+/* A positive normal double with uniformly random bits. */
+static double rng_normal_bits(void)
+{
+    uint64_t u = rng_next() & UINT64_C(0x000fffffffffffff);
+    u |= (uint64_t)(1 + rng_next() % 2046) << 52;
+    double m;
+    memcpy(&m, &u, sizeof(m));
+    return m;
+}
+
+static const double KEY_ACCURACIES[] = {0.01, 0.005, 0.02, 0.05, TE_SKETCH_MIN_ACCURACY,
+                                        TE_SKETCH_MAX_ACCURACY, 1.0 / 3.0 /* gamma ~ 2 */};
+
+/* Random bits over the whole normal range, realistic magnitudes 1e-6 ..
+ * 1e9, the range's ends, 1.0, powers of 2 and 10: the index equals the
+ * log formula for each (the guard band makes it exact, not only within
+ * one near a boundary). */
+static void sketch_key_equals_log_formula_on_random_values(void **state)
+{
+    (void)state;
+    for (size_t ai = 0; ai < sizeof(KEY_ACCURACIES) / sizeof(KEY_ACCURACIES[0]); ai++) {
+        double a = KEY_ACCURACIES[ai];
+        te_sketch_key_t k;
+        key_stats st = {0, 0};
+        te_sketch_key_init(&k, a);
+        for (int i = 0; i < 400000; i++) {
+            expect_key(&k, a, rng_normal_bits(), &st);
+            expect_key(&k, a, 1e-6 * pow(1e15, rng_unit()), &st);
+            expect_key(&k, a, 1.0 + floor(rng_unit() * 1e6), &st); /* integer counts */
+        }
+        const double ends[] = {DBL_MIN, nextafter(DBL_MIN, 1.0), DBL_MAX, nextafter(DBL_MAX, 0.0),
+                               1.0, nextafter(1.0, 0.0), nextafter(1.0, 2.0), 1e-6, 1e9};
+        for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+            expect_key(&k, a, ends[i], &st);
+        for (int e = -1022; e <= 1023; e++)
+            expect_key(&k, a, ldexp(1.0, e), &st);
+        for (int e = -307; e <= 308; e++)
+            expect_key(&k, a, pow(10.0, e), &st);
+        print_message("sketch_key accuracy %g: %llu values, %llu near a boundary, 0 mismatches\n", a,
+                      (unsigned long long)st.values, (unsigned long long)st.near);
+    }
+}
+
+/* Values at and around every bucket boundary gamma^k of the normal range
+ * (a sample of them at the finest accuracy): a few ulps and 1e-15 ..
+ * 1e-6 relative either side, where an estimate of the logarithm would
+ * round the wrong way, and 1e-5 .. 0.49 buckets either side, across the
+ * edge of the band that takes the exact path. The index equals the log
+ * formula there too, and never decreases along the consecutive doubles
+ * around a boundary. */
+static void sketch_key_equals_log_formula_at_boundaries(void **state)
+{
+    static const double rel[] = {1e-15, 1e-14, 1e-13, 1e-12, 1e-10, 1e-8, 1e-6};
+    /* distances in buckets: inside, at the edge of and outside the guard
+     * band of 2^-12 ~ 2.44e-4 buckets */
+    static const double buckets[] = {1e-5, 2.4e-4, 2.5e-4, 3e-4, 1e-3, 0.01, 0.1, 0.49};
+    (void)state;
+    for (size_t ai = 0; ai < sizeof(KEY_ACCURACIES) / sizeof(KEY_ACCURACIES[0]); ai++) {
+        double a = KEY_ACCURACIES[ai];
+        double log_gamma = log((1.0 + a) / (1.0 - a));
+        te_sketch_key_t k;
+        key_stats st = {0, 0};
+        te_sketch_key_init(&k, a);
+        int64_t lo = (int64_t)ceil(log(DBL_MIN) / log_gamma) + 1;
+        int64_t hi = (int64_t)floor(log(DBL_MAX) / log_gamma) - 1;
+        int64_t step = (hi - lo) / 60000 + 1;
+        for (int64_t b = lo; b <= hi; b += step) {
+            double g = exp((double)b * log_gamma); /* gamma^b within ~1e-13 */
+            expect_key(&k, a, g, &st);
+            for (size_t r = 0; r < sizeof(rel) / sizeof(rel[0]); r++) {
+                expect_key(&k, a, g * (1.0 + rel[r]), &st);
+                expect_key(&k, a, g * (1.0 - rel[r]), &st);
+            }
+            for (size_t d = 0; d < sizeof(buckets) / sizeof(buckets[0]); d++) {
+                expect_key(&k, a, g * exp(buckets[d] * log_gamma), &st);
+                expect_key(&k, a, g * exp(-buckets[d] * log_gamma), &st);
+            }
+            /* 33 consecutive doubles: the index moves up by at most one */
+            double m = g;
+            for (int i = 0; i < 16; i++)
+                m = nextafter(m, 0.0);
+            int64_t first = te_sketch_key(&k, m), prev = first;
+            for (int i = 0; i <= 32; i++, m = nextafter(m, INFINITY)) {
+                expect_key(&k, a, m, &st);
+                int64_t cur = te_sketch_key(&k, m);
+                assert_true(cur >= prev);
+                prev = cur;
+            }
+            assert_true(prev - first <= 1);
+        }
+        print_message("sketch_key accuracy %g: %llu values around boundaries, %llu near one, "
+                      "0 mismatches\n",
+                      a, (unsigned long long)st.values, (unsigned long long)st.near);
+        assert_true(st.near > st.values / 2); /* the exact path really ran */
+    }
+}
+
+/* Over sorted values the index never decreases (the bulk add sizes its
+ * array from the indices of the smallest and largest value). */
+static void sketch_key_monotone_over_sorted_values(void **state)
+{
+    enum { N = 300000 };
+    double *v = malloc(N * sizeof(*v));
+    (void)state;
+    assert_non_null(v);
+    for (size_t ai = 0; ai < 4; ai++) { /* the four ordinary accuracies */
+        double a = KEY_ACCURACIES[ai];
+        te_sketch_key_t k;
+        te_sketch_key_init(&k, a);
+        for (int i = 0; i < N; i++) {
+            double x = i % 3 ? rng_normal_bits() : 1e-6 * pow(1e15, rng_unit());
+            if (i % 5 == 0) /* next to a boundary */
+                x = exp(floor(log(x) * k.inv_log_gamma) / k.inv_log_gamma) *
+                    (1.0 + (rng_unit() - 0.5) * 1e-13);
+            v[i] = x;
+        }
+        qsort(v, N, sizeof(*v), cmp_double);
+        for (int i = 1; i < N; i++)
+            if (te_sketch_key(&k, v[i]) < te_sketch_key(&k, v[i - 1]))
+                fail_msg("accuracy %g: index of %.17g below that of %.17g", a, v[i], v[i - 1]);
+    }
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +748,9 @@ int main(void)
         cmocka_unit_test(sketch_decode_bad_fields_named),
         cmocka_unit_test(sketch_decode_random_and_flipped_bytes_never_crash),
         cmocka_unit_test(sketch_bucket_cap_collapses_lowest),
+        cmocka_unit_test(sketch_key_equals_log_formula_on_random_values),
+        cmocka_unit_test(sketch_key_equals_log_formula_at_boundaries),
+        cmocka_unit_test(sketch_key_monotone_over_sorted_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,7 @@
  * refused cleanly. A blob that decodes must answer quantiles, re-encode to
  * a blob that decodes again, and merge.
  *
- * FUZZ_SOURCES: src/rules/sketch.c
+ * FUZZ_SOURCES: src/rules/sketch.c src/rules/sketch_key.c
  */
 #include <stdint.h>
 #include <stdlib.h>
