@@ -160,6 +160,7 @@ static col_t *slot_col(struct te_rollup *r, slot_t *s, size_t pos, const char *k
         c->n = 0;
         c->sum = c->min = c->max = 0;
         c->sorted = true;
+        c->dense = s->nev == 1; /* the first event's field */
         s->ncols++;
     }
     if (!ENSURE(s->order, s->cap_order, pos + 1, 4))
@@ -168,6 +169,24 @@ static col_t *slot_col(struct te_rollup *r, slot_t *s, size_t pos, const char *k
         s->order[s->norder++] = 0;
     s->order[pos] = (uint32_t)j;
     return &s->cols[j];
+}
+
+/* The minute of each of c's values. */
+static inline const uint8_t *col_m(const slot_t *s, const col_t *c)
+{
+    return c->dense ? s->em : c->m;
+}
+
+/* Gives dense column c minutes of its own: its values are those of the
+ * slot's first c->n events. false on ENOMEM. */
+static bool col_undense(struct te_rollup *r, slot_t *s, col_t *c)
+{
+    void *tmp;
+    if (!ENSURE(c->m, c->mcap, c->n + 1, 2))
+        return false;
+    memcpy(c->m, s->em, c->n);
+    c->dense = false;
+    return true;
 }
 
 int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
@@ -192,21 +211,23 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
         col_t *c = slot_col(r, s, k, key, klen);
         if (!c)
             return TE_ENOMEM;
-        if (c->n == c->cap) {
-            size_t cap = c->cap;
-            if (!ENSURE(c->v, cap, c->n + 1, 2))
-                return TE_ENOMEM;
-            if (!ENSURE(c->m, c->cap, c->n + 1, 2))
-                return TE_ENOMEM;
-        }
+        /* an event went by without this field: no longer dense */
+        if (c->dense && c->n + 1 != (size_t)s->nev && !col_undense(r, s, c))
+            return TE_ENOMEM;
+        if (c->n == c->cap && !ENSURE(c->v, c->cap, c->n + 1, 2))
+            return TE_ENOMEM;
+        if (!c->dense && c->n == c->mcap && !ENSURE(c->m, c->mcap, c->n + 1, 2))
+            return TE_ENOMEM;
         if (c->n == 0 || v < c->min)
             c->min = v;
         if (c->n == 0 || v > c->max)
             c->max = v;
-        if (c->n > 0 && m < c->m[c->n - 1])
+        if (c->n > 0 && m < col_m(s, c)[c->n - 1])
             c->sorted = false;
         c->v[c->n] = v;
-        c->m[c->n++] = m;
+        if (!c->dense)
+            c->m[c->n] = m;
+        c->n++;
         c->sum += v;
     }
     return 0;
@@ -273,8 +294,10 @@ static void minute_counts(const slot_t *s, uint32_t ev[60])
 
 /* Puts column c in minute order (stable: values of a minute keep the order
  * they came in), through the scratch buffer. */
-static int col_sort(struct te_rollup *r, col_t *c)
+static int col_sort(struct te_rollup *r, slot_t *s, col_t *c)
 {
+    if (c->dense && !col_undense(r, s, c))
+        return TE_ENOMEM; /* its own minutes: the slot's stay as they came */
     size_t need = c->n * (sizeof(double) + 1);
     if (need > r->cap_scratch) {
         void *np = realloc(r->scratch, need);
@@ -356,7 +379,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
                           TE_ROLLUP_MAX_ROW_NAMES);
     for (size_t j = 0; j < s->ncols; j++)
-        if (!s->cols[j].sorted && col_sort(r, &s->cols[j]) < 0)
+        if (!s->cols[j].sorted && col_sort(r, s, &s->cols[j]) < 0)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     te_sketch_t **hsk =
         s->ncols ? calloc(s->ncols, sizeof(*hsk) + 2 * sizeof(size_t) + sizeof(int)) : NULL;
@@ -388,9 +411,11 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     size_t ncells = 0;
     for (int m = 0; m < 60; m++)
         ncells += ev[m] > 0;
-    for (size_t j = 0; j < s->ncols; j++)
+    for (size_t j = 0; j < s->ncols; j++) {
+        const uint8_t *cm = col_m(s, &s->cols[j]);
         for (size_t i = 0; i < s->cols[j].n; i++)
-            ncells += i == 0 || s->cols[j].m[i] != s->cols[j].m[i - 1];
+            ncells += i == 0 || cm[i] != cm[i - 1];
+    }
     te_rollup_wb_varint(b, ncells);
     for (unsigned char m = 0; rc == 0 && m < 60; m++) {
         if (!ev[m])
@@ -401,7 +426,8 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
             col_t *c = &s->cols[j];
             size_t i = at[j], e = i;
-            while (e < c->n && c->m[e] == m)
+            const uint8_t *cm = col_m(s, c);
+            while (e < c->n && cm[e] == m)
                 e++;
             if (e == i)
                 continue;
@@ -484,7 +510,7 @@ static int slot_to_ents(struct te_rollup *r, slot_t *s, te_err_t *err)
         if (!te_rollup_ent(r, s->kid, s->sid, s->hour, c->field, 1))
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         for (size_t x = 0; x < c->n; x++) {
-            int64_t mb = s->hour + c->m[x] * TE_ROLLUP_1M_NS;
+            int64_t mb = s->hour + col_m(s, c)[x] * TE_ROLLUP_1M_NS;
             /* the hour's accumulator exists: looking it up second cannot
              * move the minute's */
             e = te_rollup_ent(r, s->kid, s->sid, mb, c->field, 0);
@@ -506,7 +532,7 @@ static void slot_reset(slot_t *s)
 static void slot_free(struct te_rollup *r, slot_t *s)
 {
     for (size_t j = 0; j < s->cap_cols; j++) {
-        r->hour_bytes -= s->cols[j].cap * (sizeof(double) + 1);
+        r->hour_bytes -= s->cols[j].cap * sizeof(double) + s->cols[j].mcap;
         free(s->cols[j].v);
         free(s->cols[j].m);
     }

@@ -54,14 +54,17 @@ typedef struct te_rollup_kstate {
 
 /* One field of a slot: the hour's values and the minute of each, in the
  * order they came (sorted: in minute order too), and their n, sum, min
- * and max (summed value by value, as a 1-hour accumulator would). */
+ * and max (summed value by value, as a 1-hour accumulator would). A dense
+ * column (a value in every event of the slot so far: the usual case) has
+ * no minutes of its own: value i is event i's, its minute the slot's
+ * em[i]; it gets them (m) when an event comes without it. */
 typedef struct te_rollup_col {
     uint32_t field;             /* interned name index */
     double *v;
-    uint8_t *m;
-    size_t n, cap;
+    uint8_t *m;                 /* unused while dense */
+    size_t n, cap, mcap;
     double sum, min, max;
-    bool sorted;
+    bool sorted, dense;
 } te_rollup_col_t;
 
 /* One (kind, series, hour) of the hour builder: each event's minute, the
