@@ -6,7 +6,7 @@
  * THREAD: any (constants only). See sql.h for how migrations run.
  *
  * rollup_1h: one row per (kind, field, hour, chunk) where chunk = series
- * id >> 8; n is the sum of the entries' n (events for field '', values
+ * id >> 12; n is the sum of the entries' n (events for field '', values
  * otherwise), so the planner's estimate still sums one column. stats
  * comes before sketches: a read of sums and counts stops before the
  * sketch bytes. A rowid table with a unique index, as rollup_1m: rows are

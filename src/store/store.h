@@ -14,7 +14,7 @@
  *     index (kind_id, ts_ns); unique (source, eid) where eid not null
  *   rollup_1m(kind_id, bucket, series_id, n, data): an hour of minutes per
  *          series; rollup_1h(kind_id, field, bucket, chunk, n, stats,
- *          sketches): an hour per field and chunk of 256 series; both
+ *          sketches): an hour per field and chunk of 4096 series; both
  *          maintained at commit (store/rollup.h, rollup_1h.h, sql_v4.h, sql_v6.h)
  *   archive_marks(kind_id, before_ns): raw events before were archived
  *   alerts, alert_history, outbox: for later issues.
