@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "rollup_1h.h"
+#include "rollup_int.h"
 #include "sql.h"
 #include "store_int.h"
 
@@ -166,6 +167,8 @@ static int migrate(te_store_t *st, te_err_t *err)
         /* the one step SQL cannot do alone: packing blobs (sql_v6.h) */
         if (rc == 0 && ver == 5)
             rc = te_rollup_1h_convert(st, err);
+        if (rc == 0 && ver == 6)
+            rc = te_rollup_1m_convert(st, err);
         if (rc == 0)
             rc = exec_sql(st, bump, err, "migrate schema");
         if (rc == 0)

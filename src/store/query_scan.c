@@ -144,15 +144,25 @@ int te_query_scan_1m(qctx_t *c, int64_t kid, const seg_t *sg)
     sqlite3_bind_int64(s, 3, sg->hi);
     te_qcache_entry_t *e = capture_new(c, 1, kid, from, sg->hi);
     while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
-        cell_ctx_t x = {c, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sg->lo,
-                        sg->hi};
-        const void *blob = sqlite3_column_blob(s, 2);
-        size_t blen = (size_t)sqlite3_column_bytes(s, 2);
-        capture(c, &e, x.hour, x.sid, blob, blen);
-        int64_t si;
-        if (!te_idmap_get(&c->sidx, x.sid, &si))
-            continue;
-        rc = te_rollup_1m_each(blob, blen, add_cell, &x, c->err);
+        /* a row packs series of one hour (sql_v7.h); each is captured and
+         * added as if it had its own row */
+        const void *data = sqlite3_column_blob(s, 1);
+        size_t dlen = (size_t)sqlite3_column_bytes(s, 1), pos = 0;
+        cell_ctx_t x = {c, sqlite3_column_int64(s, 0), 0, sg->lo, sg->hi};
+        const void *blob;
+        size_t blen;
+        int more;
+        while (rc == 0 &&
+               (more = te_rollup_1m_pack_next(data, dlen, &pos, &x.sid, &blob, &blen, c->err)) != 0) {
+            if (more < 0) {
+                rc = more;
+                break;
+            }
+            capture(c, &e, x.hour, x.sid, blob, blen);
+            int64_t si;
+            if (te_idmap_get(&c->sidx, x.sid, &si))
+                rc = te_rollup_1m_each(blob, blen, add_cell, &x, c->err);
+        }
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(c->st, src, c->err, "query rollups");

@@ -440,9 +440,9 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
         /* a packed row holds an hour of minutes: it goes with its last one */
         int64_t cut = te_rollup_bucket(before_ns, TE_ROLLUP_1H_NS);
         for (size_t i = 0; rc == 0 && i < nk; i++)
-            rc = expire_rows(st, "DELETE FROM rollup_1m WHERE (kind_id, bucket, series_id) IN"
-                                 " (SELECT kind_id, bucket, series_id FROM rollup_1m WHERE"
-                                 " kind_id = ?1 AND bucket < ?3 - 3600000000000 + 1 LIMIT ?4)",
+            rc = expire_rows(st, "DELETE FROM rollup_1m WHERE id IN (SELECT id FROM rollup_1m"
+                                 " WHERE kind_id = ?1 AND bucket < ?3 - 3600000000000 + 1"
+                                 " LIMIT ?4)",
                              kinds[i].id, NULL, cut, &del, err);
         kinds_free(kinds, nk);
         if (deleted)

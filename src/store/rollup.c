@@ -31,9 +31,11 @@
  * backfill) are accumulated per transaction (n, sum, min, max, and a
  * sketch once an accumulator holds a third value; two values are exactly
  * {min, max}, which is also how a row with n <= 2 is stored: without a
- * sketch blob) and merged into their rows at commit: one read-merge-write
- * per touched (series, bucket, field), not per event. A rollback drops
- * them. An event older than its kind's archive mark is not rolled up: it
+ * sketch blob) and written at commit: their 1-minute cells as new pack
+ * rows, which readers add to the rows already there (sql_v7.h), their
+ * 1-hour values merged into their chunk rows (rollup_1h.h): one
+ * read-merge-write per touched (kind, field, hour, chunk), not per event.
+ * A rollback drops them. An event older than its kind's archive mark is not rolled up: it
  * comes back from an archive and its contribution is already there.
  *
  * Catch-up: at every read-write open, each kind whose watermark lags its
@@ -54,15 +56,15 @@
 #include "sql.h"
 
 /* the hour builder's memory bound: past it, what the inserts gave it is
- * dropped (read back raw), and a raw read writes its hours in parts */
+ * dropped (read back raw), and a raw read writes its hours in parts (they
+ * add up: 1-minute rows are summed by readers, 1-hour rows merge) */
 #define HOUR_BYTES (4u << 20)
 /* the same bound for a raw read-back inside one advance (transient: the
  * slots are written and trimmed before the advance returns). An hour that
- * fits is written whole; past it, in parts merged with each other, which
- * is several times slower (thousands of series: an entry per value) */
+ * fits is written whole; past it, in parts */
 #define RAW_HOUR_BYTES (16u << 20)
 /* events this close to the newest one (or to now) are left raw for a while:
- * in-order stragglers then need no read-merge-write */
+ * in-order stragglers then are not late events */
 #define GRACE_NS (2 * TE_ROLLUP_1M_NS)
 /* catch-up: at most this much event time per transaction */
 #define CATCHUP_STEP_NS (24 * TE_ROLLUP_1H_NS)
@@ -329,75 +331,6 @@ static int add_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
     return 0;
 }
 
-/* ---------- merging stored values ---------- */
-
-/* Merges a stored value set (n0 values: sum0, min0, max0, and a sketch blob
- * when n0 > 2) into accumulator e. */
-int te_rollup_ent_merge_stored(struct te_rollup *r, ent_t *e, int64_t n0, double sum0, double min0,
-                            double max0, const void *blob, size_t blen, te_err_t *err)
-{
-    if (n0 <= 0)
-        return 0;
-    if (e->field == 0) {
-        e->n += n0;
-        return 0;
-    }
-    if (n0 <= 2 || !blob) {
-        /* the stored values are exactly {min0, max0} */
-        double s = e->sum;
-        int rc = te_rollup_ent_add(r, e, min0);
-        if (rc == 0 && n0 == 2)
-            rc = te_rollup_ent_add(r, e, max0);
-        e->sum = s + sum0;
-        return rc < 0 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory") : 0;
-    }
-    te_sketch_t *old = te_sketch_decode(blob, blen, err);
-    if (!old)
-        return err && err->code ? err->code : TE_EPARSE;
-    int rc = 0;
-    if (e->sk) {
-        rc = te_sketch_merge(old, e->sk, err);
-    } else {
-        for (int64_t i = 0; rc == 0 && i < e->n && i < TE_ROLLUP_VALS; i++)
-            if (sk_add(old, e->v[i]) < 0)
-                rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    }
-    te_rollup_sketch_give(r, e->sk);
-    e->sk = old;
-    if (rc == 0) {
-        e->min = e->n == 0 || min0 < e->min ? min0 : e->min;
-        e->max = e->n == 0 || max0 > e->max ? max0 : e->max;
-        e->n += n0;
-        e->sum += sum0;
-    }
-    return rc;
-}
-
-typedef struct decode_ctx {
-    struct te_rollup *r;
-    int64_t kid, sid, hour;
-    te_err_t *err;
-} decode_ctx_t;
-
-static int merge_cell(const te_rollup_cell_t *c, void *ud)
-{
-    decode_ctx_t *d = ud;
-    uint32_t f;
-    if (te_rollup_field(d->r, c->field, c->field_len, &f) < 0)
-        return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
-    ent_t *e = te_rollup_ent(d->r, d->kid, d->sid, d->hour + c->minute * TE_ROLLUP_1M_NS, f, 0);
-    if (!e)
-        return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
-    if (c->nvals > 0) {
-        for (int k = 0; k < c->nvals; k++)
-            if (te_rollup_ent_add(d->r, e, c->vals[k]) < 0)
-                return te_err_set(d->err, TE_ENOMEM, "rollup: out of memory");
-        return 0;
-    }
-    return te_rollup_ent_merge_stored(d->r, e, c->n, c->sum, c->min, c->max, c->sketch, c->sketch_len,
-                            d->err);
-}
-
 /* Orders 1-minute entries by (kind, series, bucket, field). */
 static int cmp_ent(const void *a, const void *b)
 {
@@ -406,6 +339,10 @@ static int cmp_ent(const void *a, const void *b)
         return x->res < y->res ? -1 : 1;
     if (x->kid != y->kid)
         return x->kid < y->kid ? -1 : 1;
+    int64_t hx = te_rollup_bucket(x->bucket, TE_ROLLUP_1H_NS);
+    int64_t hy = te_rollup_bucket(y->bucket, TE_ROLLUP_1H_NS);
+    if (hx != hy) /* a (kind, hour)'s series together: one pack row */
+        return hx < hy ? -1 : 1;
     if (x->sid != y->sid)
         return x->sid < y->sid ? -1 : 1;
     if (x->bucket != y->bucket)
@@ -433,44 +370,13 @@ static bool same_row(const ent_t *a, const ent_t *b)
                te_rollup_bucket(b->bucket, TE_ROLLUP_1H_NS);
 }
 
-/* Merges the existing 1-minute rows of the touched (series, hour) pairs
- * into the accumulators (when merge), then writes every such row. */
-static int flush_1m(te_store_t *st, struct te_rollup *r, bool merge, te_err_t *err)
+/* Writes every 1-minute accumulator as its series' hour, packed with the
+ * others of the same (kind, hour) (rollup_row.c). Rows already there are
+ * left alone: readers add up a series' hour across rows (sql_v7.h), so
+ * late events cost no read-merge-write. */
+static int flush_1m(te_store_t *st, struct te_rollup *r, te_err_t *err)
 {
     int rc = 0;
-    if (merge) {
-        /* the rows to read: sort first, then read each once */
-        qsort(r->ents, r->nents, sizeof(ent_t), cmp_ent);
-        idx_rebuild(r);
-        size_t n0 = r->nents; /* decoding appends entries */
-        for (size_t i = 0; rc == 0 && i < n0;) {
-            size_t j = i + 1;
-            if (r->ents[i].res != 0) {
-                i++;
-                continue;
-            }
-            while (j < n0 && same_row(&r->ents[i], &r->ents[j]))
-                j++;
-            decode_ctx_t d = {r, r->ents[i].kid, r->ents[i].sid,
-                              te_rollup_bucket(r->ents[i].bucket, TE_ROLLUP_1H_NS), err};
-            sqlite3_stmt *g = r->get1m;
-            sqlite3_bind_int64(g, 1, d.kid);
-            sqlite3_bind_int64(g, 2, d.hour);
-            sqlite3_bind_int64(g, 3, d.sid);
-            int src = sqlite3_step(g);
-            if (src == SQLITE_ROW) {
-                rc = te_rollup_1m_each(sqlite3_column_blob(g, 0),
-                                       (size_t)sqlite3_column_bytes(g, 0), merge_cell, &d, err);
-                src = SQLITE_DONE;
-            }
-            sqlite3_reset(g);
-            if (rc == 0 && src != SQLITE_DONE)
-                rc = te_store_sqlerr(st, src, err, "read rollup");
-            i = j;
-        }
-    }
-    if (rc < 0)
-        return rc;
     qsort(r->ents, r->nents, sizeof(ent_t), cmp_ent);
     idx_rebuild(r);
     for (size_t i = 0; rc == 0 && i < r->nents;) {
@@ -486,6 +392,9 @@ static int flush_1m(te_store_t *st, struct te_rollup *r, bool merge, te_err_t *e
                               j - i, err);
         i = j;
     }
+    if (rc == 0)
+        return te_rollup_put_1m_end(st, r, err);
+    r->pack.open = false; /* the transaction is rolled back */
     return rc;
 }
 
@@ -498,14 +407,13 @@ static void clear_ents(struct te_rollup *r)
         memset(r->idx, 0, r->idx_cap * sizeof(*r->idx));
 }
 
-/* Writes every accumulator, merged with the rows already stored (merge) or
- * over rows known not to exist yet (a watermark advance's first flush). */
-int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err)
+/* Writes every accumulator (rollup_int.h). */
+int te_rollup_flush_ents(te_store_t *st, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
     if (r->nents == 0)
         return 0;
-    int rc = flush_1m(st, r, merge, err);
+    int rc = flush_1m(st, r, err);
     /* flush_1m sorted them: the 1-hour entries come last */
     size_t h = 0;
     while (h < r->nents && r->ents[h].res == 0)
@@ -667,8 +575,7 @@ static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, t
 {
     struct te_rollup *r = st->rollup;
     /* rows at or above the old watermark do not exist until this advance
-     * writes them: the first flush needs no read-merge */
-    bool merge = false;
+     * writes them */
     sqlite3_stmt *s = r->raw_st;
     sqlite3_bind_int64(s, 1, k->kid);
     sqlite3_bind_int64(s, 2, from);
@@ -683,14 +590,13 @@ static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, t
                       (size_t)sqlite3_column_bytes(s, 2), mask) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         else if (r->nents >= TE_ROLLUP_FLUSH_EVERY) {
-            rc = te_rollup_flush_ents(st, merge, err);
-            merge = true;
+            rc = te_rollup_flush_ents(st, err);
         }
     }
     sqlite3_reset(s);
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(st, src, err, "roll up raw events");
-    return rc == 0 ? te_rollup_flush_ents(st, merge, err) : rc;
+    return rc == 0 ? te_rollup_flush_ents(st, err) : rc;
 }
 
 /* The hour builder fed from the raw events of [from, to) (whole hours),
@@ -698,8 +604,8 @@ static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, t
 static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    /* hours flushed early (over the memory bound) are merged into later */
-    int64_t cur = INT64_MIN, merge_upto = INT64_MIN;
+    /* an hour over the bound is written in parts: they add up */
+    int64_t cur = INT64_MIN;
     size_t base = te_rollup_hour_bytes(r);
     sqlite3_stmt *s = r->raw_st;
     sqlite3_bind_int64(s, 1, k->kid);
@@ -712,7 +618,7 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
             continue;
         int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
         if (hour > cur) {
-            rc = te_rollup_hour_flush(st, k->kid, hour, merge_upto, err);
+            rc = te_rollup_hour_flush(st, k->kid, hour, err);
             cur = hour;
         }
         if (rc == 0 && te_rollup_hour_add(r, k->kid, sqlite3_column_int64(s, 1), ts, 0,
@@ -720,17 +626,16 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
                                           (size_t)sqlite3_column_bytes(s, 2)) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         else if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
-            rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
+            rc = te_rollup_hour_flush(st, k->kid, to, err);
             te_rollup_hour_trim(r);
             base = te_rollup_hour_bytes(r);
-            merge_upto = hour;
         }
     }
     sqlite3_reset(s);
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(st, src, err, "roll up raw events");
     if (rc == 0)
-        rc = te_rollup_hour_flush(st, k->kid, to, merge_upto, err);
+        rc = te_rollup_hour_flush(st, k->kid, to, err);
     te_rollup_hour_trim(r); /* the read's buffers do not count against the live bound */
     return rc;
 }
@@ -769,7 +674,7 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
     int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1];
     if (to <= from)
         return 0;
-    int rc = te_rollup_flush_ents(st, true, err); /* late events first */
+    int rc = te_rollup_flush_ents(st, err); /* late events first */
     if (rc == 0 && k->w[0] != k->w[1]) {
         /* only a database left half-way by an older version */
         rc = advance_ents(st, k, from, to, err);
@@ -781,7 +686,7 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
             rc = raw_sum(st, k->kid, from, to, &dn, &ds, err);
         }
         if (rc == 0 && mn == dn && ms == ds) {
-            rc = te_rollup_hour_flush(st, k->kid, to, INT64_MIN, err);
+            rc = te_rollup_hour_flush(st, k->kid, to, err);
         } else if (rc == 0) {
             te_rollup_hour_drop(r, k->kid, to);
             rc = advance_raw(st, k, from, to, err);
@@ -810,7 +715,7 @@ int te_rollup_flush(te_store_t *st, te_err_t *err)
     struct te_rollup *r = st->rollup;
     if (!r)
         return 0;
-    int rc = te_rollup_flush_ents(st, true, err); /* late events */
+    int rc = te_rollup_flush_ents(st, err); /* late events */
     if (r->off)
         return rc;
     int64_t now = te_time_now_ns();
@@ -949,11 +854,10 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     uint32_t f;
     if (te_rollup_field(r, "", 0, &f) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    const char *sql[] = {TE_SQL_ROLLUP_1M_GET, TE_SQL_ROLLUP_1M_PUT, TE_SQL_ROLLUP_STATE_ALL,
-                         TE_SQL_ROLLUP_SET_W,  TE_SQL_ROLLUP_RAW,    TE_SQL_ROLLUP_RAW_SUM,
-                         TE_SQL_DATA_VERSION};
-    sqlite3_stmt **slot[] = {&r->get1m,  &r->put1m,  &r->state_st, &r->set_w,
-                             &r->raw_st, &r->sum_st, &r->dv_st};
+    const char *sql[] = {TE_SQL_ROLLUP_1M_INS, TE_SQL_ROLLUP_STATE_ALL, TE_SQL_ROLLUP_SET_W,
+                         TE_SQL_ROLLUP_RAW,    TE_SQL_ROLLUP_RAW_SUM,   TE_SQL_DATA_VERSION};
+    sqlite3_stmt **slot[] = {&r->put1m,  &r->state_st, &r->set_w,
+                             &r->raw_st, &r->sum_st,   &r->dv_st};
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
         int rc = sqlite3_prepare_v3(st->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, slot[i], NULL);
         if (rc != SQLITE_OK)
@@ -985,8 +889,8 @@ void te_rollup_close(te_store_t *st)
     free(r->fnames);
     free(r->flens);
     te_series_map_free(&r->fmap);
-    sqlite3_finalize(r->get1m);
     sqlite3_finalize(r->put1m);
+    free(r->pack.b.p);
     te_rollup_1h_finalize(&r->h1);
     sqlite3_finalize(r->state_st);
     sqlite3_finalize(r->set_w);

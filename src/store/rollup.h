@@ -104,6 +104,13 @@ typedef struct te_rollup_cell {
     size_t sketch_len;
 } te_rollup_cell_t;
 
+/* Walks the series of a rollup_1m row's data (schema 7: one or more
+ * series' hours of one kind and hour): call with *pos = 0; returns 1 and
+ * sets *sid and the series' blob (for te_rollup_1m_each), 0 at the end, or
+ * TE_EPARSE for a malformed row. */
+int te_rollup_1m_pack_next(const void *data, size_t len, size_t *pos, int64_t *sid,
+                           const void **blob, size_t *blob_len, te_err_t *err);
+
 /* Called per cell; a non-zero return stops te_rollup_1m_each with it. */
 typedef int (*te_rollup_cell_cb)(const te_rollup_cell_t *c, void *ud);
 

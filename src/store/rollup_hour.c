@@ -369,7 +369,7 @@ static te_rollup_1h_row_t *hrow(struct te_rollup *r, uint32_t f)
     return h;
 }
 
-/* Writes slot s's rows (over rows known not to exist): the 1-minute row,
+/* Writes slot s's rows: its hour into the 1-minute pack row being filled,
  * and into the chunk's 1-hour rows (hrows) the hour's event count and
  * each column's n, sum, min, max and sketch. */
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
@@ -486,42 +486,6 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     return rc;
 }
 
-/* Hands slot s to the generic accumulators, which merge it with the rows
- * already stored (te_rollup_flush_ents): the rare path of an hour too big
- * to hold, written in parts. */
-static int slot_to_ents(struct te_rollup *r, slot_t *s, te_err_t *err)
-{
-    uint32_t ev[60];
-    minute_counts(s, ev);
-    for (int m = 0; m < 60; m++) {
-        if (!ev[m])
-            continue;
-        ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour + m * TE_ROLLUP_1M_NS, 0, 0);
-        if (!e)
-            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        e->n += ev[m];
-    }
-    ent_t *e = te_rollup_ent(r, s->kid, s->sid, s->hour, 0, 1);
-    if (!e)
-        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    e->n += s->nev;
-    for (size_t j = 0; j < s->ncols; j++) {
-        col_t *c = &s->cols[j];
-        if (!te_rollup_ent(r, s->kid, s->sid, s->hour, c->field, 1))
-            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        for (size_t x = 0; x < c->n; x++) {
-            int64_t mb = s->hour + col_m(s, c)[x] * TE_ROLLUP_1M_NS;
-            /* the hour's accumulator exists: looking it up second cannot
-             * move the minute's */
-            e = te_rollup_ent(r, s->kid, s->sid, mb, c->field, 0);
-            ent_t *h = e ? te_rollup_ent(r, s->kid, s->sid, s->hour, c->field, 1) : NULL;
-            if (!h || te_rollup_ent_add(r, e, c->v[x]) < 0 || te_rollup_ent_add(r, h, c->v[x]) < 0)
-                return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        }
-    }
-    return 0;
-}
-
 /* Empties slot s (its buffers stay, for the next slot there). */
 static void slot_reset(slot_t *s)
 {
@@ -556,11 +520,10 @@ static int cmp_slot(const void *a, const void *b)
 }
 
 /* Removes kind kid's slots (kid 0: every kind's) of hours before
- * before_hour, writing them first when write is set (merged with their
- * stored rows for hours at or before merge_upto); the others stay, in
+ * before_hour, writing them first when write is set; the others stay, in
  * place. Returns the first error; every such slot is removed anyway. */
 static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t before_hour,
-                 int64_t merge_upto, bool write, te_err_t *err)
+                 bool write, te_err_t *err)
 {
     /* the slots that stay to the front, in place */
     size_t keep = 0;
@@ -577,43 +540,33 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
     }
     if (write && r->nslots > keep)
         qsort(r->slots + keep, r->nslots - keep, sizeof(slot_t), cmp_slot);
-    bool merged = false;
     int rc = 0;
     for (size_t i = keep; i < r->nslots; i++) {
-        slot_t *s = &r->slots[i];
-        if (write && rc == 0 && s->hour <= merge_upto) {
-            rc = slot_to_ents(r, s, err);
-            merged = true;
-            /* thousands of sparse series make an entry per value: write
-             * them as they pile up, not all at the end */
-            if (rc == 0 && r->nents >= TE_ROLLUP_FLUSH_EVERY)
-                rc = te_rollup_flush_ents(st, true, err);
-        } else if (write && rc == 0) {
-            rc = slot_write(st, r, s, err);
-        }
-        slot_reset(s);
+        if (write && rc == 0)
+            rc = slot_write(st, r, &r->slots[i], err);
+        slot_reset(&r->slots[i]);
     }
     if (write && rc == 0)
+        rc = te_rollup_put_1m_end(st, r, err);
+    if (write && rc == 0)
         rc = hrows_flush(st, r, err);
+    r->pack.open = false; /* after an error: the transaction is rolled back */
     r->nhrows = 0;
     if (keep != r->nslots) {
         r->nslots = keep;
         sidx_rebuild(r);
     }
-    if (rc == 0 && merged)
-        rc = te_rollup_flush_ents(st, true, err);
     return rc;
 }
 
-int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, int64_t merge_upto,
-                         te_err_t *err)
+int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, te_err_t *err)
 {
-    return sweep(st, st->rollup, kid, before_hour, merge_upto, true, err);
+    return sweep(st, st->rollup, kid, before_hour, true, err);
 }
 
 void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour)
 {
-    sweep(NULL, r, kid, before_hour, INT64_MIN, false, NULL);
+    sweep(NULL, r, kid, before_hour, false, NULL);
 }
 
 void te_rollup_hour_trim(struct te_rollup *r)

@@ -88,6 +88,14 @@ typedef struct te_rollup_wbuf {
     bool oom;
 } te_rollup_wbuf_t;
 
+/* A 1-minute pack row being filled (rollup_row.c): series' hours of one
+ * (kind, hour). */
+typedef struct te_rollup_pack {
+    int64_t kid, hour, n;
+    te_rollup_wbuf_t b;
+    bool open;
+} te_rollup_pack_t;
+
 struct te_rollup {
     /* interned field names; index 0 is "" */
     te_series_map_t fmap;
@@ -116,6 +124,7 @@ struct te_rollup {
     int64_t verify_upto, mem_max_ts;
     int64_t data_version;       /* PRAGMA data_version at the last check */
     te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
+    te_rollup_pack_t pack;      /* the 1-minute pack row being filled */
     /* the 1-hour rows being filled by a sweep (rollup_hour.c): one per
      * field of the (kind, hour, chunk) of hrow_key; written when the sweep
      * moves to another chunk or ends */
@@ -127,7 +136,7 @@ struct te_rollup {
     size_t cap_scratch;
     uint32_t *sidx;
     size_t sidx_cap;
-    sqlite3_stmt *get1m, *put1m, *state_st, *set_w, *raw_st, *sum_st, *dv_st;
+    sqlite3_stmt *put1m, *state_st, *set_w, *raw_st, *sum_st, *dv_st;
     bool off;           /* te_store_set_rollups(false): no watermark moves */
 };
 
@@ -147,21 +156,16 @@ int te_rollup_ent_add(struct te_rollup *r, te_rollup_ent_t *e, double v);
  * Returns 0 or TE_ENOMEM. */
 int te_rollup_ent_sketch(struct te_rollup *r, te_rollup_ent_t *e);
 
-/* Merges a stored value set (n0 values: sum0, min0, max0, and a sketch
- * blob when n0 > 2) into e. Returns 0, TE_EPARSE or TE_ENOMEM. */
-int te_rollup_ent_merge_stored(struct te_rollup *r, te_rollup_ent_t *e, int64_t n0, double sum0,
-                               double min0, double max0, const void *blob, size_t blen,
-                               te_err_t *err);
-
 /* An empty sketch of TE_ROLLUP_ACCURACY from the pool; NULL on ENOMEM. */
 te_sketch_t *te_rollup_sketch_take(struct te_rollup *r);
 
 /* Returns a sketch to the pool (NULL-safe). */
 void te_rollup_sketch_give(struct te_rollup *r, te_sketch_t *sk);
 
-/* Writes every accumulator, merged with the rows already stored (merge)
- * or over rows known not to exist yet. Returns 0 or TE_E*. */
-int te_rollup_flush_ents(te_store_t *st, bool merge, te_err_t *err);
+/* Writes every accumulator: 1-minute ones as new pack rows (readers add
+ * them to what is there), 1-hour ones merged into their chunk rows.
+ * Returns 0 or TE_E*. */
+int te_rollup_flush_ents(te_store_t *st, te_err_t *err);
 
 /* --- rollup_row.c: rows --- */
 
@@ -188,15 +192,32 @@ void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n);
 void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v);
 void te_rollup_wb_f64(te_rollup_wbuf_t *b, double d);
 
-/* Writes an encoded 1-minute row (blob of len bytes, events in all, see
- * rollup_row.c for the format) over any row there. Returns 0 or TE_E*. */
+/* Adds a series' encoded hour (blob of len bytes, events in all, format
+ * in rollup_row.c) to the 1-minute pack row being filled, writing that row
+ * first when it is of another (kind, hour) and after when it is full.
+ * te_rollup_put_1m_end writes what is left: every caller ends with it.
+ * Returns 0 or TE_E*. */
 int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid,
                           int64_t hour, int64_t events, const void *blob, size_t len,
                           te_err_t *err);
+int te_rollup_put_1m_end(te_store_t *st, struct te_rollup *r, te_err_t *err);
+
+/* Appends a series' encoded hour to pack p (begun with kid and hour when
+ * not open); failures latch in p->b.oom. */
+void te_rollup_pack_add(te_rollup_pack_t *p, int64_t kid, int64_t hour, int64_t sid,
+                        int64_t events, const void *blob, size_t len);
+
+/* Inserts pack p through ins (TE_SQL_ROLLUP_1M_INS) when open, and closes
+ * it. Returns 0 or TE_E*. */
+int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p, te_err_t *err);
+
+/* Schema 6 -> 7: packs the rows of rollup_1m_v6 (renamed by the
+ * migration's SQL) into rollup_1m, then drops it. Returns 0 or TE_E*. */
+int te_rollup_1m_convert(te_store_t *st, te_err_t *err);
 
 /* Encodes cells[0, n) (1-minute accumulators of one series and hour, in
- * (minute, field) order) as one packed row and writes it over any row
- * there. Returns 0 or TE_E*. */
+ * (minute, field) order) as one series' hour and adds it to the pack row
+ * being filled (te_rollup_put_1m_blob). Returns 0 or TE_E*. */
 int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid, int64_t hour,
                      const te_rollup_ent_t *cells, size_t n, te_err_t *err);
 
@@ -218,11 +239,10 @@ void te_rollup_hour_sum(const struct te_rollup *r, int64_t kid, int64_t from, in
                         int64_t *nev, int64_t *idsum);
 
 /* Writes the rows of kind kid's slots whose hour is before before_hour and
- * recycles them. Slots of hours at or before merge_upto may already have
- * rows (an earlier flush of the same hour): those are merged with them.
+ * recycles them. An hour may already have rows (an earlier part of it, or
+ * late events): 1-minute rows add up, 1-hour rows merge on their key.
  * Returns 0 or TE_E*. */
-int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, int64_t merge_upto,
-                         te_err_t *err);
+int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, te_err_t *err);
 
 /* Drops kind kid's slots whose hour is before before_hour (kid 0: every
  * slot) without writing them. Cannot fail. */

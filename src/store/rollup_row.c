@@ -47,7 +47,7 @@ int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *
     return rc;
 }
 
-/* ---------- 1-minute rows: one per (series, hour), minutes packed ---------- */
+/* ---------- a series' hour of minutes (packed in rollup_1m rows, below) ---------- */
 
 /* Blob (integers LEB128 varints, doubles 8 bytes little-endian):
  *   u8 version | varint nnames | nnames x (varint len, bytes) | varint ncells |
@@ -398,20 +398,126 @@ int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t s
     return rc;
 }
 
+/* ---------- 1-minute pack rows: series of one (kind, hour) ---------- */
+
+/* data = u8 format (1) | entries to the end: varint series id, varint
+ * length, that series' packed hour (the blob above). Rows hold series up
+ * to PACK_BYTES; a series' hour may be in several rows (readers add them
+ * up: sql_v7.h). */
+#define PACK_FORMAT 1
+#define PACK_BYTES (32u << 10)
+
+void te_rollup_pack_add(te_rollup_pack_t *p, int64_t kid, int64_t hour, int64_t sid,
+                        int64_t events, const void *blob, size_t len)
+{
+    if (!p->open) {
+        p->kid = kid;
+        p->hour = hour;
+        p->n = 0;
+        p->b.len = 0;
+        p->b.oom = false;
+        unsigned char f = PACK_FORMAT;
+        te_rollup_wb_put(&p->b, &f, 1);
+        p->open = true;
+    }
+    te_rollup_wb_varint(&p->b, (uint64_t)sid);
+    te_rollup_wb_varint(&p->b, len);
+    te_rollup_wb_put(&p->b, blob, len);
+    p->n += events;
+}
+
+int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p, te_err_t *err)
+{
+    if (!p->open)
+        return 0;
+    p->open = false;
+    if (p->b.oom)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (p->b.len > INT32_MAX)
+        return te_err_set(err, TE_ETOOBIG, "rollup: a 1-minute row of %zu bytes", p->b.len);
+    sqlite3_bind_int64(ins, 1, p->kid);
+    sqlite3_bind_int64(ins, 2, p->hour);
+    sqlite3_bind_int64(ins, 3, p->n);
+    sqlite3_bind_blob(ins, 4, p->b.p, (int)p->b.len, SQLITE_STATIC);
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+}
+
 int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid,
                           int64_t hour, int64_t events, const void *blob, size_t len,
                           te_err_t *err)
 {
-    if (len > INT32_MAX)
-        return te_err_set(err, TE_ETOOBIG, "rollup: a 1-minute row of %zu bytes", len);
-    sqlite3_stmt *p = r->put1m;
-    sqlite3_bind_int64(p, 1, kid);
-    sqlite3_bind_int64(p, 2, hour);
-    sqlite3_bind_int64(p, 3, sid);
-    sqlite3_bind_int64(p, 4, events);
-    sqlite3_bind_blob(p, 5, blob, (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(p);
-    sqlite3_reset(p);
-    sqlite3_clear_bindings(p);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+    te_rollup_pack_t *p = &r->pack;
+    int rc = 0;
+    if (p->open && (p->kid != kid || p->hour != hour))
+        rc = te_rollup_pack_write(st, r->put1m, p, err);
+    te_rollup_pack_add(p, kid, hour, sid, events, blob, len);
+    if (rc == 0 && p->b.len >= PACK_BYTES)
+        rc = te_rollup_pack_write(st, r->put1m, p, err);
+    return rc;
+}
+
+int te_rollup_put_1m_end(te_store_t *st, struct te_rollup *r, te_err_t *err)
+{
+    return te_rollup_pack_write(st, r->put1m, &r->pack, err);
+}
+
+int te_rollup_1m_pack_next(const void *data, size_t len, size_t *pos, int64_t *sid,
+                           const void **blob, size_t *blob_len, te_err_t *err)
+{
+    rbuf_t b = {data, len, *pos};
+    if (b.pos == 0) {
+        if (len < 1 || b.p[0] != PACK_FORMAT)
+            goto bad;
+        b.pos = 1;
+    }
+    if (b.pos == b.len) {
+        *pos = b.pos;
+        return 0;
+    }
+    uint64_t id, l;
+    if (!rb_varint(&b, &id) || id > INT64_MAX || !rb_varint(&b, &l) || l > b.len - b.pos)
+        goto bad;
+    *sid = (int64_t)id;
+    *blob = b.p + b.pos;
+    *blob_len = (size_t)l;
+    *pos = b.pos + (size_t)l;
+    return 1;
+bad:
+    return te_err_set(err, TE_EPARSE, "rollup: bad 1-minute row at byte %zu (run `db check`)",
+                      b.pos);
+}
+
+/* ---------- schema 6 -> 7 ---------- */
+
+int te_rollup_1m_convert(te_store_t *st, te_err_t *err)
+{
+    sqlite3_stmt *q = NULL, *ins = NULL;
+    te_rollup_pack_t p = {0};
+    int rc = 0, src = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_1M_V6_READ, -1, &q, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(st->db, TE_SQL_ROLLUP_1M_INS, -1, &ins, NULL);
+    if (src != SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "convert schema-6 1-minute rollups");
+    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t kid = sqlite3_column_int64(q, 0), hour = sqlite3_column_int64(q, 1);
+        if (p.open && (p.kid != kid || p.hour != hour || p.b.len >= PACK_BYTES))
+            rc = te_rollup_pack_write(st, ins, &p, err);
+        te_rollup_pack_add(&p, kid, hour, sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3),
+                           sqlite3_column_blob(q, 4), (size_t)sqlite3_column_bytes(q, 4));
+        src = SQLITE_OK;
+    }
+    if (rc == 0 && src != SQLITE_DONE && src != SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "read schema-6 1-minute rollups");
+    if (rc == 0)
+        rc = te_rollup_pack_write(st, ins, &p, err);
+    sqlite3_finalize(q);
+    sqlite3_finalize(ins);
+    free(p.b.p);
+    if (rc == 0 && (src = sqlite3_exec(st->db, TE_SQL_ROLLUP_1M_V6_DROP, NULL, NULL, NULL)) !=
+                       SQLITE_OK)
+        rc = te_store_sqlerr(st, src, err, "drop schema-6 1-minute rollups");
+    return rc;
 }

@@ -39,8 +39,9 @@
 #include "store/sql_v4.h" /* rollups */
 #include "store/sql_v5.h" /* detector state, recommendations */
 #include "store/sql_v6.h" /* 1-hour rollups per chunk of series */
+#include "store/sql_v7.h" /* 1-minute rollups packed across series */
 
-#define TE_SQL_SCHEMA_VERSION 6
+#define TE_SQL_SCHEMA_VERSION 7
 
 static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     /* 0 -> 1: the spine */
@@ -95,6 +96,8 @@ static const char *const te_sql_migrations[TE_SQL_SCHEMA_VERSION] = {
     TE_SQL_MIGRATION_5,
     /* 5 -> 6: 1-hour rollups per chunk of series (then te_rollup_1h_convert) */
     TE_SQL_MIGRATION_6,
+    /* 6 -> 7: 1-minute rollups packed across series (then te_rollup_1m_convert) */
+    TE_SQL_MIGRATION_7,
 };
 
 /* --- db.c --- */

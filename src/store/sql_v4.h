@@ -15,7 +15,8 @@
  * planner reads one field of one kind over a time range as one index
  * range; WITHOUT ROWID keeps the row in the key's b-tree.
  *
- * rollup_1m: one row per (kind, hour, series) whose blob packs that hour's
+ * rollup_1m (as created here; schema 7 packs several series a row,
+ * sql_v7.h): one row per (kind, hour, series) whose blob packs that hour's
  * minutes (format in rollup_row.c: per minute the event count and, per field,
  * the values when n <= 8, else sum, min, max and a sketch); n = events of
  * the hour. Minutes of sparse series would otherwise cost a row each. A
@@ -50,11 +51,6 @@
     " w1h INTEGER NOT NULL, archived_before INTEGER NOT NULL);"
 
 /* --- rollup.c --- */
-#define TE_SQL_ROLLUP_1M_GET                                                         \
-    "SELECT data FROM rollup_1m WHERE kind_id = ?1 AND bucket = ?2 AND series_id = ?3"
-#define TE_SQL_ROLLUP_1M_PUT                                                         \
-    "INSERT OR REPLACE INTO rollup_1m(kind_id, bucket, series_id, n, data)"          \
-    " VALUES(?1, ?2, ?3, ?4, ?5)"
 #define TE_SQL_ROLLUP_STATE_ALL "SELECT kind_id, w1m, w1h, archived_before FROM rollup_state"
 #define TE_SQL_ROLLUP_STATE_OF                                                       \
     "SELECT w1m, w1h FROM rollup_state WHERE kind_id = ?1"
@@ -80,11 +76,6 @@
 #define TE_SQL_DATA_VERSION "PRAGMA data_version"
 #define TE_SQL_KIND_TS_RANGE                                                         \
     "SELECT min(ts_ns), max(ts_ns) FROM events WHERE kind_id = ?1"
-
-/* --- query_scan.c: 1-minute rows of hours in [?2, ?3) (the 1-hour scans: sql_v6.h) --- */
-#define TE_SQL_ROLLUP_1M_SCAN                                                        \
-    "SELECT bucket, series_id, data FROM rollup_1m"                                  \
-    " WHERE kind_id = ?1 AND bucket >= ?2 AND bucket < ?3"
 
 /* events of a kind in whole hours [?2, ?3) (planner's cost estimate) */
 #define TE_SQL_ROLLUP_ESTIMATE                                                       \

@@ -12,10 +12,10 @@
  *   events(id, ts_ns, kind_id, series_id, source, eid, trace_id, span_id,
  *          parent_span_id, correlation_id, fields BLOB, body TEXT)
  *     index (kind_id, ts_ns); unique (source, eid) where eid not null
- *   rollup_1m(kind_id, bucket, series_id, n, data): an hour of minutes per
- *          series; rollup_1h(kind_id, field, bucket, chunk, n, stats,
+ *   rollup_1m(kind_id, bucket, n, data): series' hours of minutes packed
+ *          per (kind, hour); rollup_1h(kind_id, field, bucket, chunk, n, stats,
  *          sketches): an hour per field and chunk of 4096 series; both
- *          maintained at commit (store/rollup.h, rollup_1h.h, sql_v4.h, sql_v6.h)
+ *          maintained at commit (store/rollup.h, rollup_1h.h, sql_v4/6/7.h)
  *   archive_marks(kind_id, before_ns): raw events before were archived
  *   alerts, alert_history, outbox: for later issues.
  */

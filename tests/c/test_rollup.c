@@ -660,9 +660,17 @@ static void same_result(const te_result_t *a, const te_result_t *b, const char *
     }
 }
 
-/* A database of schema 5 (one 1-hour row per series) is converted to
- * chunk rows at the first read-write open: the same answers, bit for bit.
- * The schema-5 table is made here from the chunk rows, entry by entry. */
+static int count_events(const te_rollup_cell_t *c, void *ud)
+{
+    if (c->field_len == 0)
+        *(int64_t *)ud += c->n;
+    return 0;
+}
+
+/* A database of schema 5 (one 1-hour and one 1-minute row per series and
+ * hour) is converted at the first read-write open (5 -> 6: 1-hour chunk
+ * rows, 6 -> 7: 1-minute pack rows): the same answers, bit for bit. The
+ * old tables are made here from the current rows, series by series. */
 static void test_schema5_conversion(void **state)
 {
     fx_t *f = *state;
@@ -673,6 +681,47 @@ static void test_schema5_conversion(void **state)
     int64_t lo = T0, hi = te_rollup_bucket(clock_ns, HOUR) - HOUR;
     te_result_t *before = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, 0, g_model, 1, NULL, 0);
     te_result_t *before_h = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, HOUR, NULL, 0, NULL, 0);
+    te_result_t *before_m = run(f->st, TE_PLAN_ROLLUPS, aggs, lo + 7 * MIN, lo + 5 * HOUR,
+                                5 * MIN, g_model, 1, NULL, 0);
+    /* rollup_1m as schema 6 had it: a row per series and hour */
+    exec_sql(f->st, "CREATE TABLE old1m(id INTEGER PRIMARY KEY, kind_id INTEGER NOT NULL,"
+                    " bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, n INTEGER NOT NULL,"
+                    " data BLOB NOT NULL, UNIQUE(kind_id, bucket, series_id))");
+    {
+        sqlite3_stmt *q1 = NULL, *i1 = NULL;
+        assert_int_equal(sqlite3_prepare_v2(f->st->db, "SELECT kind_id, bucket, data FROM rollup_1m",
+                                            -1, &q1, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(f->st->db,
+                                            "INSERT INTO old1m(kind_id, bucket, series_id, n, data)"
+                                            " VALUES(?1, ?2, ?3, ?4, ?5)",
+                                            -1, &i1, NULL),
+                         SQLITE_OK);
+        te_err_t e1 = {0};
+        while (sqlite3_step(q1) == SQLITE_ROW) {
+            const void *data = sqlite3_column_blob(q1, 2), *blob;
+            size_t dlen = (size_t)sqlite3_column_bytes(q1, 2), pos = 0, blen;
+            int64_t sid;
+            int more;
+            while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &e1)) > 0) {
+                int64_t n = 0;
+                assert_int_equal(te_rollup_1m_each(blob, blen, count_events, &n, &e1), 0);
+                sqlite3_bind_int64(i1, 1, sqlite3_column_int64(q1, 0));
+                sqlite3_bind_int64(i1, 2, sqlite3_column_int64(q1, 1));
+                sqlite3_bind_int64(i1, 3, sid);
+                sqlite3_bind_int64(i1, 4, n);
+                sqlite3_bind_blob(i1, 5, blob, (int)blen, SQLITE_TRANSIENT);
+                assert_int_equal(sqlite3_step(i1), SQLITE_DONE);
+                sqlite3_reset(i1);
+            }
+            assert_int_equal(more, 0);
+        }
+        sqlite3_finalize(q1);
+        sqlite3_finalize(i1);
+    }
+    int64_t rows1m = sql_int(f->st, "SELECT count(*) FROM rollup_1m");
+    assert_true(sql_int(f->st, "SELECT count(*) FROM old1m") > rows1m); /* series a row */
+    exec_sql(f->st, "DROP TABLE rollup_1m; ALTER TABLE old1m RENAME TO rollup_1m");
     int64_t rows = sql_int(f->st, "SELECT count(*) FROM rollup_1h");
     exec_sql(f->st, "CREATE TABLE old(kind_id INTEGER NOT NULL, field TEXT NOT NULL,"
                     " bucket INTEGER NOT NULL, series_id INTEGER NOT NULL, n INTEGER NOT NULL,"
@@ -730,15 +779,21 @@ static void test_schema5_conversion(void **state)
                     " PRAGMA user_version = 5");
     te_store_close(f->st);
     open_store(f); /* migrates */
-    assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 6);
-    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM sqlite_master WHERE name ="
-                                    " 'rollup_1h_v5'"),
+    assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 7);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                    " ('rollup_1h_v5', 'rollup_1m_v6')"),
                      0);
+    assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1m"), rows1m);
     assert_int_equal(sql_int(f->st, "SELECT count(*) FROM rollup_1h"), rows);
     te_result_t *after = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, 0, g_model, 1, NULL, 0);
     te_result_t *after_h = run(f->st, TE_PLAN_ROLLUPS, aggs, lo, hi, HOUR, NULL, 0, NULL, 0);
     same_result(before, after, "by model");
     same_result(before_h, after_h, "per hour");
+    te_result_t *after_m = run(f->st, TE_PLAN_ROLLUPS, aggs, lo + 7 * MIN, lo + 5 * HOUR, 5 * MIN,
+                               g_model, 1, NULL, 0);
+    same_result(before_m, after_m, "per 5 minutes");
+    te_result_free(before_m);
+    te_result_free(after_m);
     te_result_free(before);
     te_result_free(after);
     te_result_free(before_h);
@@ -894,6 +949,41 @@ static void test_1h_row_format(void **state)
     te_sketch_free(sk);
 }
 
+/* 1-minute pack rows: series walked in order; malformed rows are errors. */
+static void test_1m_pack_format(void **state)
+{
+    (void)state;
+    te_rollup_pack_t p = {0};
+    const unsigned char a[] = {1, 2, 3}, b[] = {9};
+    te_rollup_pack_add(&p, 1, 0, 7, 2, a, sizeof(a));
+    te_rollup_pack_add(&p, 1, 0, 300, 1, b, sizeof(b));
+    assert_true(p.open && !p.b.oom);
+    assert_int_equal(p.n, 3);
+    size_t pos = 0, blen;
+    int64_t sid;
+    const void *blob;
+    te_err_t err = {0};
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 1);
+    assert_true(sid == 7 && blen == 3 && memcmp(blob, a, 3) == 0);
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 1);
+    assert_true(sid == 300 && blen == 1 && memcmp(blob, b, 1) == 0);
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 0);
+    for (size_t cut = 0; cut + 1 < p.b.len; cut++) { /* truncated: never a read past the end */
+        int rc;
+        pos = 0;
+        while ((rc = te_rollup_1m_pack_next(p.b.p, cut + 1, &pos, &sid, &blob, &blen, &err)) > 0)
+            ;
+        /* the cuts after the format byte and after the first series are whole rows */
+        if (cut + 1 != 1 && cut + 1 != 1 + 1 + 1 + 3)
+            assert_int_equal(rc, TE_EPARSE);
+    }
+    unsigned char bad = 2; /* unknown format */
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(&bad, 1, &pos, &sid, &blob, &blen, &err), TE_EPARSE);
+    assert_non_null(strstr(err.msg, "1-minute row"));
+    free(p.b.p);
+}
+
 static void test_quantile_definition(void **state)
 {
     (void)state;
@@ -957,6 +1047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema5_conversion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_series_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_1h_row_format, setup, teardown),
+        cmocka_unit_test(test_1m_pack_format),
         cmocka_unit_test(test_quantile_definition),
         cmocka_unit_test(test_cell_values_round_trip),
     };
