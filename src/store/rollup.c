@@ -515,6 +515,7 @@ int te_rollup_begin(te_store_t *st, te_err_t *err)
     if (!r)
         return 0;
     r->nks = 0;
+    r->early = false;
     int rc;
     while ((rc = sqlite3_step(r->state_st)) == SQLITE_ROW) {
         kstate_t *k = kstate(r, sqlite3_column_int64(r->state_st, 0));
@@ -551,10 +552,28 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (late || r->off)
         return 0;
-    /* into the hour builder, for the advance that passes its hour; past
-     * the memory bound (many series, or hours that stay open long), it is
-     * emptied and left alone until an advance: those hours are checked
+    /* into the hour builder, for the advance that passes its hour. At the
+     * memory bound, the hours that are over are written now, inside this
+     * transaction (a long transaction of a backfill spans many hours);
+     * past the bound all the same (many series in one hour), the builder
+     * is emptied and left alone until an advance: those hours are checked
      * (and read back raw) then */
+    if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) >= HOUR_BYTES &&
+        !r->early) {
+        int rc = te_rollup_flush(st, err);
+        te_rollup_hour_trim(r);
+        if (rc < 0)
+            return rc;
+        /* the open hours alone fill it: no more tries in this transaction
+         * (te_rollup_begin clears it) */
+        r->early = te_rollup_hour_bytes(r) >= HOUR_BYTES / 2;
+        k = kstate(r, kid);
+        if (!k)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        k->touched = true;
+        if (ts > k->max_ts)
+            k->max_ts = ts;
+    }
     if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) < HOUR_BYTES &&
         te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) == 0) {
         if (ts > r->mem_max_ts)

@@ -116,6 +116,7 @@ static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t h
     s->hour = hour;
     s->nev = s->idsum = 0;
     s->ncols = s->norder = 0;
+    s->nraw = s->raw_len = 0;
     r->sidx[j] = (uint32_t)++r->nslots;
     return s;
 }
@@ -189,19 +190,14 @@ static bool col_undense(struct te_rollup *r, slot_t *s, col_t *c)
     return true;
 }
 
-int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
-                       const unsigned char *fields, size_t fields_len)
+/* Appends one event (minute m, its fields) to slot s's columns. */
+static int slot_append(struct te_rollup *r, slot_t *s, uint8_t m, const unsigned char *fields,
+                       size_t fields_len)
 {
-    int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
-    uint8_t m = (uint8_t)((ts - hour) / TE_ROLLUP_1M_NS);
-    slot_t *s = slot_get(r, kid, sid, hour);
-    if (!s)
-        return TE_ENOMEM;
     void *tmp;
     if (!ENSURE(s->em, s->cap_em, (size_t)s->nev + 1, 4))
         return TE_ENOMEM;
     s->em[s->nev++] = m;
-    s->idsum = (int64_t)((uint64_t)s->idsum + (uint64_t)rowid);
     size_t pos = 0, k = 0, klen;
     const char *key;
     double v;
@@ -231,6 +227,67 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
         c->sum += v;
     }
     return 0;
+}
+
+/* Moves slot s's raw events into its columns. */
+static int slot_unraw(struct te_rollup *r, slot_t *s)
+{
+    const unsigned char *p = s->raw;
+    uint32_t n = s->nraw;
+    s->nraw = 0;
+    s->nev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = (size_t)p[1] | (size_t)p[2] << 8;
+        if (slot_append(r, s, p[0], len ? p + 3 : NULL, len) < 0)
+            return TE_ENOMEM;
+        p += 3 + len;
+    }
+    s->raw_len = 0;
+    return 0;
+}
+
+/* events a slot keeps raw, and the largest fields blob it keeps so */
+#define RAW_EVENTS 2u
+#define RAW_FIELDS 1024u
+
+int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
+                       const unsigned char *fields, size_t fields_len)
+{
+    int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
+    uint8_t m = (uint8_t)((ts - hour) / TE_ROLLUP_1M_NS);
+    slot_t *s = slot_get(r, kid, sid, hour);
+    if (!s)
+        return TE_ENOMEM;
+    s->idsum = (int64_t)((uint64_t)s->idsum + (uint64_t)rowid);
+    if (!fields)
+        fields_len = 0;
+    if (s->nraw == s->nev && s->nraw < RAW_EVENTS && fields_len <= RAW_FIELDS) {
+        size_t need = s->raw_len + 3 + fields_len;
+        if (need > s->raw_cap) {
+            size_t cap = s->raw_cap ? s->raw_cap : 64;
+            while (cap < need)
+                cap *= 2;
+            unsigned char *np = realloc(s->raw, cap);
+            if (!np)
+                return TE_ENOMEM;
+            r->hour_bytes += cap - s->raw_cap;
+            s->raw = np;
+            s->raw_cap = (uint32_t)cap;
+        }
+        unsigned char *p = s->raw + s->raw_len;
+        p[0] = m;
+        p[1] = (unsigned char)fields_len;
+        p[2] = (unsigned char)(fields_len >> 8);
+        if (fields_len)
+            memcpy(p + 3, fields, fields_len);
+        s->raw_len = (uint32_t)need;
+        s->nraw++;
+        s->nev++;
+        return 0;
+    }
+    if (s->nraw && slot_unraw(r, s) < 0)
+        return TE_ENOMEM;
+    return slot_append(r, s, m, fields, fields_len);
 }
 
 void te_rollup_hour_sum(const struct te_rollup *r, int64_t kid, int64_t from, int64_t to,
@@ -375,6 +432,8 @@ static te_rollup_1h_row_t *hrow(struct te_rollup *r, uint32_t f)
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
 {
     te_rollup_wbuf_t *b = &r->hbuf;
+    if (s->nraw && slot_unraw(r, s) < 0)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (s->ncols + 1 > TE_ROLLUP_MAX_ROW_NAMES)
         return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
                           TE_ROLLUP_MAX_ROW_NAMES);
@@ -490,6 +549,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
 static void slot_reset(slot_t *s)
 {
     s->ncols = s->norder = 0;
+    s->nraw = s->raw_len = 0;
 }
 
 /* Frees slot s's buffers, uncounting them. */
@@ -500,7 +560,9 @@ static void slot_free(struct te_rollup *r, slot_t *s)
         free(s->cols[j].v);
         free(s->cols[j].m);
     }
-    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t) + s->cap_em;
+    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t) + s->cap_em +
+                      s->raw_cap;
+    free(s->raw);
     free(s->cols);
     free(s->order);
     free(s->em);

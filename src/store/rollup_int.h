@@ -73,6 +73,12 @@ typedef struct te_rollup_col {
 typedef struct te_rollup_slot {
     int64_t kid, sid, hour;
     int64_t nev, idsum;
+    /* the first events of a slot are kept as they came (minute, fields
+     * blob length, fields blob): most series of a busy hour have one or
+     * two events, and columns cost ~500 bytes however few they hold. The
+     * columns take over at the next event, or when the hour is written. */
+    unsigned char *raw;
+    uint32_t nraw, raw_len, raw_cap;
     uint8_t *em;                /* the minute of each event, as they came */
     size_t cap_em;
     te_rollup_col_t *cols;
@@ -118,6 +124,7 @@ struct te_rollup {
     te_rollup_slot_t *slots;
     size_t nslots, cap_slots, hour_bytes;
     bool hour_full;             /* over its bound: inserts stop feeding it until an advance */
+    bool early;                 /* this transaction advanced at the bound already */
     /* hours before verify_upto may hold events the builder lacks (stored
      * before this process opened, by another connection, or dropped): an
      * advance into them checks the builder against the raw rows first */

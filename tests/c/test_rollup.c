@@ -641,6 +641,42 @@ static void test_cell_values_round_trip(void **state)
     assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), keep_cell, &w, &err), TE_EPARSE);
 }
 
+/* One long transaction (a backfill) of sparse series fills the hour
+ * builder's bound: the hours already over are written inside the
+ * transaction, and the answers still equal raw ones. */
+static void test_builder_bound_in_one_transaction(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    char buf[256];
+    assert_int_equal(te_store_begin(f->st, &err), 0);
+    for (int i = 0; i < 60000; i++) {
+        int64_t ts = T0 + (int64_t)i * (12 * HOUR / 60000);
+        snprintf(buf, sizeof(buf),
+                 "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"run\":\"r%d\"},"
+                 "\"fields\":{\"latency\":%d,\"tokens\":%d}}",
+                 (long long)(ts / SEC), (long long)(ts % SEC), i % 25000,
+                 (int)(1 + rnd(f) % 900), (int)(rnd(f) % 50));
+        insert_json(f->st, buf);
+    }
+    assert_int_equal(te_store_commit(f->st, &err), 0);
+    int64_t w1m, w1h;
+    watermarks(f->st, &w1m, &w1h);
+    assert_true(w1h >= T0 + 11 * HOUR);
+    static const char *const aggs = "count,sum:latency,min:latency,max:latency,p95:latency,"
+                                    "sum:tokens";
+    te_result_t *raw = run(f->st, TE_PLAN_RAW, aggs, T0, T0 + 11 * HOUR, HOUR, NULL, 0, NULL, 0);
+    te_result_t *ru = run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + 11 * HOUR, HOUR, NULL, 0, NULL,
+                          0);
+    assert_int_equal(raw->nrows, 11);
+    compare(raw, ru, "one long transaction");
+    te_result_free(raw);
+    te_result_free(ru);
+    assert_int_equal(sql_int(f->st, "SELECT sum(n) FROM rollup_1h WHERE field = ''"),
+                     sql_int(f->st, "SELECT count(*) FROM events WHERE ts_ns < (SELECT w1h FROM"
+                                    " rollup_state WHERE kind_id = 1)"));
+}
+
 /* ---------- 1-hour chunk rows (rollup_1h.h) ---------- */
 
 /* Same answers bit for bit: every cell equal. */
@@ -1044,6 +1080,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_builder_trust, setup, teardown),
         cmocka_unit_test_setup_teardown(test_archive_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builder_bound_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema5_conversion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_series_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_1h_row_format, setup, teardown),
