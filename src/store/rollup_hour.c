@@ -552,20 +552,30 @@ static void slot_reset(slot_t *s)
     s->nraw = s->raw_len = 0;
 }
 
-/* Frees slot s's buffers, uncounting them. */
-static void slot_free(struct te_rollup *r, slot_t *s)
+/* Frees slot s's columns (its raw buffer stays), uncounting them. */
+static void slot_free_cols(struct te_rollup *r, slot_t *s)
 {
     for (size_t j = 0; j < s->cap_cols; j++) {
         r->hour_bytes -= s->cols[j].cap * sizeof(double) + s->cols[j].mcap;
         free(s->cols[j].v);
         free(s->cols[j].m);
     }
-    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t) + s->cap_em +
-                      s->raw_cap;
-    free(s->raw);
+    r->hour_bytes -= s->cap_cols * sizeof(col_t) + s->cap_order * sizeof(uint32_t) + s->cap_em;
     free(s->cols);
     free(s->order);
     free(s->em);
+    s->cols = NULL;
+    s->order = NULL;
+    s->em = NULL;
+    s->ncols = s->cap_cols = s->norder = s->cap_order = s->cap_em = 0;
+}
+
+/* Frees slot s's buffers, uncounting them. */
+static void slot_free(struct te_rollup *r, slot_t *s)
+{
+    slot_free_cols(r, s);
+    r->hour_bytes -= s->raw_cap;
+    free(s->raw);
     *s = (slot_t){0};
 }
 
@@ -604,9 +614,13 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
         qsort(r->slots + keep, r->nslots - keep, sizeof(slot_t), cmp_slot);
     int rc = 0;
     for (size_t i = keep; i < r->nslots; i++) {
+        slot_t *s = &r->slots[i];
+        bool sparse = s->nraw > 0; /* written through columns made for the write */
         if (write && rc == 0)
-            rc = slot_write(st, r, &r->slots[i], err);
-        slot_reset(&r->slots[i]);
+            rc = slot_write(st, r, s, err);
+        if (sparse) /* an hour of 100,000 such series would keep them all */
+            slot_free_cols(r, s);
+        slot_reset(s);
     }
     if (write && rc == 0)
         rc = te_rollup_put_1m_end(st, r, err);
