@@ -129,6 +129,24 @@ wait "$ING_PID" || say "bench: ingest exited with $? ($(tail -n 2 "$T/cross.err"
 say "   $(cat "$T/cross.out")"
 rm -f "$T/cross.ndjson" "$T/cli.ndjson"
 
+# ---------------------------------------------------------------- 3c: 30 days
+# The same volume spread over 30 days: ~1,400 events an hour among the
+# month's ~162,000 series (runs, spans, hosts: most active once an hour),
+# so every transaction closes hours of sparse series, the costliest case
+# for rollup maintenance (storage.md, "Performance of rollups").
+say "== 3c. ingest CLI: the same volume over 30 days"
+DAY0=$(( $(date +%s) / 86400 * 86400 - 30 * 86400 ))
+lua5.4 "$ROOT/examples/gen.lua" --count "$CLI_EVENTS" --seed 1 --rate 0.4 --start "$DAY0" \
+    > "$T/month.ndjson"
+mkdir "$T/month"
+M_T0=$(date +%s.%N)
+"$BIN" ingest --data "$T/month" "$T/month.ndjson" > "$T/month.out" 2> "$T/month.err" ||
+    say "bench: ingest exited with $? ($(tail -n 2 "$T/month.err"))"
+M_T1=$(date +%s.%N)
+say "   $(cat "$T/month.out")"
+MONTH_RATE=$(awk -v n="$CLI_EVENTS" -v a="$M_T0" -v b="$M_T1" 'BEGIN { printf "%.0f", n / (b - a) }')
+rm -rf "$T/month.ndjson" "$T/month"
+
 # ---------------------------------------------------------------- 5: ceiling
 say "== 5. raw ceiling: cJSON parse + SQLite insert (WAL, 10k-row transactions)"
 OUT5=$("$BUILD/bench_ceiling" --file "$T/events.ndjson" --db "$T/ceiling.db" --total "$CLI_EVENTS")
@@ -157,6 +175,8 @@ printf '%-44s %14s %14s %10s\n' "3. ingest CLI bulk load (events/s)" "$CLI_RATE"
 printf '%-44s %14s %14s %10s\n' "   ingest CLI peak RSS (MiB)" "$(mib "$CLI_RSS_KIB")" "<= 64" ""
 printf '%-44s %14s %14s %10s\n' "   same, event time across an hour (MiB)" "$(mib "$CROSS_RSS_KIB")" "<= 64" \
     "3b"
+printf '%-44s %14s %14s %10s\n' "   same, over 30 days (events/s)" "$MONTH_RATE" "" \
+    "3c $(ratio "$MONTH_RATE" "$CLI_RATE") x 3"
 printf '%-44s %14s %14s %10s\n' "4. serve peak RSS during 1. (MiB)" "$(mib "$SERVE_RSS_KIB")" "<= 64" ""
 printf '%-44s %14s %14s %10s\n' "5. raw ceiling cJSON+SQLite (events/s)" "$CEIL_RATE" "" "1.00"
 printf '%-44s %14s %14s %10s\n' "6. HTTP ingest, $(R6 rules_shipped) shipped rules (events/s)" \
