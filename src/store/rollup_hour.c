@@ -615,11 +615,25 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
     int rc = 0;
     for (size_t i = keep; i < r->nslots; i++) {
         slot_t *s = &r->slots[i];
-        bool sparse = s->nraw > 0; /* written through columns made for the write */
-        if (write && rc == 0)
+        if (write && rc == 0 && s->nraw) {
+            /* still raw (a sparse series): written through r->wslot, whose
+             * columns serve one such slot after the other */
+            slot_t *w = &r->wslot;
+            w->kid = s->kid;
+            w->sid = s->sid;
+            w->hour = s->hour;
+            w->nev = s->nev;
+            w->idsum = s->idsum;
+            w->raw = s->raw;
+            w->nraw = s->nraw;
+            w->raw_len = s->raw_len;
+            w->ncols = w->norder = 0;
+            rc = slot_write(st, r, w, err);
+            w->raw = NULL; /* s's */
+            w->nraw = w->raw_len = 0;
+        } else if (write && rc == 0) {
             rc = slot_write(st, r, s, err);
-        if (sparse) /* an hour of 100,000 such series would keep them all */
-            slot_free_cols(r, s);
+        }
         slot_reset(s);
     }
     if (write && rc == 0)
@@ -655,6 +669,7 @@ void te_rollup_hour_free(struct te_rollup *r)
 {
     for (size_t i = 0; i < r->cap_slots; i++)
         slot_free(r, &r->slots[i]);
+    slot_free(r, &r->wslot);
     for (size_t i = 0; i < r->cap_hrows; i++)
         te_rollup_1h_free(&r->hrows[i]);
     free(r->hrows);

@@ -123,6 +123,7 @@ struct te_rollup {
      * (with their buffers) up to cap_slots; index as for ents */
     te_rollup_slot_t *slots;
     size_t nslots, cap_slots, hour_bytes;
+    te_rollup_slot_t wslot;     /* sparse slots are written through its columns */
     bool hour_full;             /* over its bound: inserts stop feeding it until an advance */
     bool early;                 /* this transaction advanced at the bound already */
     /* hours before verify_upto may hold events the builder lacks (stored
