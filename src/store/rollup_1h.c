@@ -14,7 +14,8 @@
 #include "sql.h"
 
 #define FORMAT_COUNTS 1
-#define FORMAT_VALUES 2
+#define FORMAT_VALUES 2 /* read only: written by the first schema-6 build */
+#define FORMAT_VALUES_1 3 /* an entry of one value stores it once */
 
 /* ---------- building ---------- */
 
@@ -52,7 +53,7 @@ void te_rollup_1h_begin(te_rollup_1h_row_t *row, int64_t kid, const char *field,
         row->oom = true;
         return;
     }
-    row->st[0] = field_len ? FORMAT_VALUES : FORMAT_COUNTS;
+    row->st[0] = field_len ? FORMAT_VALUES_1 : FORMAT_COUNTS;
     row->st_len = 11;
 }
 
@@ -67,7 +68,9 @@ void te_rollup_1h_add(te_rollup_1h_row_t *row, const te_rollup_1h_entry_t *e,
     p += te_rollup_put_varint(p, (uint64_t)(e->sid - row->last_sid));
     p += te_rollup_put_varint(p, (uint64_t)e->n);
     bool values = row->field_len > 0;
-    if (values) {
+    if (values && e->n == 1) { /* sum = min = max: most series-hours of sparse series */
+        p += te_rollup_put_f64s(p, &e->sum, 1);
+    } else if (values) {
         double three[3] = {e->sum, e->min, e->max};
         p += te_rollup_put_f64s(p, three, 3);
     }
@@ -161,9 +164,10 @@ int te_rollup_1h_iter_init(te_rollup_1h_iter_t *it, int64_t chunk, const void *s
     *it = (te_rollup_1h_iter_t){.st = stats, .st_len = stats ? stats_len : 0, .sk = sketches,
                                 .sk_len = sketches ? sketches_len : 0};
     it->base = it->sid = chunk * ((int64_t)1 << TE_ROLLUP_1H_CHUNK_BITS);
-    if (it->st_len < 2 || (it->st[0] != FORMAT_COUNTS && it->st[0] != FORMAT_VALUES))
+    if (it->st_len < 2 || it->st[0] < FORMAT_COUNTS || it->st[0] > FORMAT_VALUES_1)
         return bad(err, 0);
-    it->values = it->st[0] == FORMAT_VALUES;
+    it->values = it->st[0] != FORMAT_COUNTS;
+    it->one = it->st[0] == FORMAT_VALUES_1;
     it->st_pos = 1;
     if (!get_varint(it->st, it->st_len, &it->st_pos, &it->left) || it->left > it->st_len)
         return bad(err, it->st_pos);
@@ -184,10 +188,15 @@ int te_rollup_1h_next(te_rollup_1h_iter_t *it, te_rollup_1h_entry_t *e, te_err_t
     if (sid - it->base >= ((int64_t)1 << TE_ROLLUP_1H_CHUNK_BITS) || (d == 0 && it->seen))
         return bad(err, it->st_pos);
     *e = (te_rollup_1h_entry_t){.sid = sid, .n = (int64_t)n};
-    if (it->values && (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum) ||
-                       !get_f64(it->st, it->st_len, &it->st_pos, &e->min) ||
-                       !get_f64(it->st, it->st_len, &it->st_pos, &e->max)))
+    if (it->values && it->one && n == 1) {
+        if (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum))
+            return bad(err, it->st_pos);
+        e->min = e->max = e->sum;
+    } else if (it->values && (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum) ||
+                              !get_f64(it->st, it->st_len, &it->st_pos, &e->min) ||
+                              !get_f64(it->st, it->st_len, &it->st_pos, &e->max))) {
         return bad(err, it->st_pos);
+    }
     if (it->values && n > 2 && it->sk) {
         uint64_t l;
         if (!get_varint(it->sk, it->sk_len, &it->sk_pos, &l) || l > it->sk_len - it->sk_pos)

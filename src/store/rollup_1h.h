@@ -25,10 +25,12 @@
  * Row (sql_v6.h): n = the sum of the entries' n (events for field '',
  * values otherwise), stats, sketches:
  *   stats    = u8 format | varint entries | entries x (varint sid delta,
- *              varint n [, f64 sum, f64 min, f64 max])
+ *              varint n [, f64 sum, f64 min, f64 max | f64 value])
  *   sketches = (varint length, te_sketch_encode blob) per entry with
  *              n > 2, in entry order; NULL when no entry has one
- * Format 1 (field '': event counts) has no sum/min/max; format 2 has them.
+ * Format 1 (field '': event counts) has no sum/min/max; format 3 has them,
+ * as one f64 for an entry with n = 1 (sum = min = max: most entries of
+ * sparse series), else three; format 2 (read only) always has three.
  * Sids ascend; the first delta is from the chunk's first id. Integers are
  * LEB128 varints, doubles 8 bytes little-endian. With n <= 2 the values
  * are exactly {min, max}: no sketch, as in every rollup row.
@@ -71,7 +73,7 @@ typedef struct te_rollup_1h_iter {
     size_t st_len, st_pos, sk_len, sk_pos;
     uint64_t left;
     int64_t base, sid;          /* the chunk's first id; the last entry's */
-    bool values, seen;
+    bool values, one, seen;     /* one: format 3 (a single value stored once) */
 } te_rollup_1h_iter_t;
 
 /* Starts a walk of a row of chunk `chunk` (stats and, to get sketches, the

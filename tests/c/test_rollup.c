@@ -973,6 +973,26 @@ static void test_1h_row_format(void **state)
     assert_int_equal(te_rollup_1h_iter_init(&it, 1, repeat, sizeof(repeat), NULL, 0, &err), 0);
     assert_int_equal(te_rollup_1h_next(&it, &e, &err), 1);
     assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
+    /* format 2 (the first schema-6 build): three doubles even for one value;
+     * format 3: one double for one value. Both read the same. */
+    {
+        double v = 2.5, three[3] = {2.5, 2.5, 2.5};
+        unsigned char f2[4 + 24] = {2, 1, 5, 1}, f3[4 + 8] = {3, 1, 5, 1};
+        memcpy(f2 + 4, three, 24); /* little-endian host */
+        memcpy(f3 + 4, &v, 8);
+        const unsigned char *blobs[2] = {f2, f3};
+        size_t lens[2] = {sizeof(f2), sizeof(f3)};
+        for (int b = 0; b < 2; b++) {
+            assert_int_equal(te_rollup_1h_iter_init(&it, 0, blobs[b], lens[b], NULL, 0, &err), 0);
+            assert_int_equal(te_rollup_1h_next(&it, &e, &err), 1);
+            assert_true(e.sid == 5 && e.n == 1 && e.sum == 2.5 && e.min == 2.5 && e.max == 2.5);
+            assert_int_equal(te_rollup_1h_next(&it, &e, &err), 0);
+            /* one byte short: an error */
+            assert_int_equal(te_rollup_1h_iter_init(&it, 0, blobs[b], lens[b] - 1, NULL, 0, &err),
+                             0);
+            assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
+        }
+    }
     /* a sketch length past the sketches column */
     const unsigned char sks[] = {40, 1};
     assert_int_equal(te_rollup_1h_iter_init(&it, 1, stats, slen, sks, sizeof(sks), &err), 0);
