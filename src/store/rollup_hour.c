@@ -440,8 +440,19 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     for (size_t j = 0; j < s->ncols; j++)
         if (!s->cols[j].sorted && col_sort(r, s, &s->cols[j]) < 0)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    te_sketch_t **hsk =
-        s->ncols ? calloc(s->ncols, sizeof(*hsk) + 2 * sizeof(size_t) + sizeof(int)) : NULL;
+    /* per column: its 1-hour sketch, next value, first value not in the
+     * sketch, scale hint; in a buffer kept from slot to slot */
+    size_t per = sizeof(te_sketch_t *) + 2 * sizeof(size_t) + sizeof(int);
+    if (s->ncols * per > r->cap_colbuf) {
+        void *nb = realloc(r->colbuf, s->ncols * per);
+        if (!nb)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        r->colbuf = nb;
+        r->cap_colbuf = s->ncols * per;
+    }
+    te_sketch_t **hsk = s->ncols ? r->colbuf : NULL;
+    if (hsk)
+        memset(hsk, 0, s->ncols * per);
     size_t *at = hsk ? (size_t *)(hsk + s->ncols) : NULL; /* next value per column */
     size_t *pend = at ? at + s->ncols : NULL; /* first value not in the 1-hour sketch */
     int *scale = pend ? (int *)(pend + s->ncols) : NULL; /* te_rollup_put_vals' hint */
@@ -541,7 +552,6 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     }
     for (size_t j = 0; j < s->ncols; j++)
         te_rollup_sketch_give(r, hsk[j]);
-    free(hsk);
     return rc;
 }
 
@@ -679,6 +689,9 @@ void te_rollup_hour_free(struct te_rollup *r)
     free(r->sidx);
     free(r->hbuf.p);
     free(r->scratch);
+    free(r->colbuf);
+    r->colbuf = NULL;
+    r->cap_colbuf = 0;
     r->slots = NULL;
     r->sidx = NULL;
     r->scratch = NULL;

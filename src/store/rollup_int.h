@@ -140,8 +140,10 @@ struct te_rollup {
     size_t nhrows, cap_hrows;
     int64_t hrow_key[3];
     te_rollup_1h_stmts_t h1;
-    void *scratch;              /* slot_write's per-column arrays */
+    void *scratch;              /* col_sort's values and minutes */
     size_t cap_scratch;
+    void *colbuf;               /* slot_write's per-column arrays */
+    size_t cap_colbuf;
     uint32_t *sidx;
     size_t sidx_cap;
     sqlite3_stmt *put1m, *state_st, *set_w, *raw_st, *sum_st, *dv_st;
