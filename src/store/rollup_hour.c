@@ -6,12 +6,16 @@
  * THREAD: as rollup.h: the thread that owns the read-write store.
  *
  * One slot per (kind, series, hour) holds the hour as columns: per field,
- * its values and the minute of each; per minute, its events. When a
- * watermark passes an hour, that hour's slots are written at once: the
- * packed 1-minute row is encoded from the columns minute by minute, and
- * each field's 1-hour sketch is made from the same cells (small cells'
- * values added, big cells' sketches merged). A column that got a value
- * out of minute order is put in order first (a stable counting sort).
+ * its values and the minute of each; per minute, its events. A slot's
+ * first two events stay raw (most series of a busy hour have one or two)
+ * and go through columns only at the third or when written. When a
+ * watermark passes an hour, that hour's slots are written at once, in
+ * (kind, hour, series) order: each series' hour of minutes is encoded from
+ * the columns into the 1-minute pack row of its hour, and each field's
+ * 1-hour sketch is made from the same cells (small cells' values added,
+ * big cells' sketches merged) into the 1-hour chunk row of its field. A
+ * column that got a value out of minute order is put in order first (a
+ * stable counting sort).
  *
  * Why columns and not the generic accumulators (te_rollup_ent: a hash
  * lookup per series, bucket, field and resolution, ~150 bytes each): an

@@ -8,9 +8,11 @@
  *
  * Two ways to hold values on their way to a row: the generic accumulator
  * (te_rollup_ent_t, keyed by series, bucket, field and resolution through
- * a hash; late events and merges with stored rows) and the hour builder
- * (rollup_hour.c; raw events of whole hours read in time order). Both end
- * in the same row writers.
+ * a hash: late events, and a database left half-way by an older version)
+ * and the hour builder (rollup_hour.c: events as they are stored, or raw
+ * events of whole hours read back in time order). Both end in the same
+ * row writers: 1-minute pack rows (rollup_row.c), 1-hour chunk rows
+ * (rollup_1h.c).
  */
 #ifndef TE_STORE_ROLLUP_INT_H
 #define TE_STORE_ROLLUP_INT_H
