@@ -96,38 +96,37 @@ SERVE_PID=
 HOUR0=$(( $(date +%s) / 3600 * 3600 - 3600 ))
 lua5.4 "$ROOT/examples/gen.lua" --count "$CLI_EVENTS" --seed 1 --rate 2000 --start $((HOUR0 + 60)) \
     > "$T/cli.ndjson"
+# `ingest` of $T/NAME.ndjson into a fresh $T/NAME: sets RUN_RATE (events/s,
+# wall) and RUN_RSS_KIB (peak RSS, polled every 50 ms)
+ingest_run() {
+    mkdir "$T/$1"
+    r0=$(date +%s.%N)
+    "$BIN" ingest --data "$T/$1" "$T/$1.ndjson" > "$T/$1.out" 2> "$T/$1.err" &
+    ING_PID=$!
+    RUN_RSS_KIB=0
+    while kill -0 "$ING_PID" 2>/dev/null; do
+        h=$(hwm_kib "$ING_PID")
+        [ -n "$h" ] && [ "$h" -gt "$RUN_RSS_KIB" ] && RUN_RSS_KIB=$h
+        sleep 0.05
+    done
+    wait "$ING_PID" || say "bench: ingest exited with $? ($(tail -n 2 "$T/$1.err"))"
+    r1=$(date +%s.%N)
+    say "   $(cat "$T/$1.out")"
+    RUN_RATE=$(awk -v n="$CLI_EVENTS" -v a="$r0" -v b="$r1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    rm -rf "$T/$1.ndjson" "$T/$1"
+}
+
 say "== 3. ingest CLI: $CLI_EVENTS events from a file into a fresh data dir"
-mkdir "$T/cli"
-CLI_T0=$(date +%s.%N)
-"$BIN" ingest --data "$T/cli" "$T/cli.ndjson" > "$T/ingest.out" 2> "$T/ingest.err" &
-ING_PID=$!
-CLI_RSS_KIB=0
-while kill -0 "$ING_PID" 2>/dev/null; do
-    h=$(hwm_kib "$ING_PID")
-    [ -n "$h" ] && [ "$h" -gt "$CLI_RSS_KIB" ] && CLI_RSS_KIB=$h
-    sleep 0.05
-done
-wait "$ING_PID" || say "bench: ingest exited with $? ($(tail -n 2 "$T/ingest.err"))"
-CLI_T1=$(date +%s.%N)
-say "   $(cat "$T/ingest.out")"
-CLI_RATE=$(awk -v n="$CLI_EVENTS" -v a="$CLI_T0" -v b="$CLI_T1" 'BEGIN { printf "%.0f", n / (b - a) }')
+ingest_run cli
+CLI_RATE=$RUN_RATE
+CLI_RSS_KIB=$RUN_RSS_KIB
 
 # ---------------------------------------------------------------- 3b: across an hour
 say "== 3b. ingest CLI: the same volume with event time across an hour boundary"
 lua5.4 "$ROOT/examples/gen.lua" --count "$CLI_EVENTS" --seed 1 --rate 2000 --start $((HOUR0 - 250)) \
     > "$T/cross.ndjson"
-mkdir "$T/cross"
-"$BIN" ingest --data "$T/cross" "$T/cross.ndjson" > "$T/cross.out" 2> "$T/cross.err" &
-ING_PID=$!
-CROSS_RSS_KIB=0
-while kill -0 "$ING_PID" 2>/dev/null; do
-    h=$(hwm_kib "$ING_PID")
-    [ -n "$h" ] && [ "$h" -gt "$CROSS_RSS_KIB" ] && CROSS_RSS_KIB=$h
-    sleep 0.05
-done
-wait "$ING_PID" || say "bench: ingest exited with $? ($(tail -n 2 "$T/cross.err"))"
-say "   $(cat "$T/cross.out")"
-rm -f "$T/cross.ndjson" "$T/cli.ndjson"
+ingest_run cross
+CROSS_RSS_KIB=$RUN_RSS_KIB
 
 # ---------------------------------------------------------------- 3c: 30 days
 # The same volume spread over 30 days: ~1,400 events an hour among the
@@ -138,14 +137,8 @@ say "== 3c. ingest CLI: the same volume over 30 days"
 DAY0=$(( $(date +%s) / 86400 * 86400 - 30 * 86400 ))
 lua5.4 "$ROOT/examples/gen.lua" --count "$CLI_EVENTS" --seed 1 --rate 0.4 --start "$DAY0" \
     > "$T/month.ndjson"
-mkdir "$T/month"
-M_T0=$(date +%s.%N)
-"$BIN" ingest --data "$T/month" "$T/month.ndjson" > "$T/month.out" 2> "$T/month.err" ||
-    say "bench: ingest exited with $? ($(tail -n 2 "$T/month.err"))"
-M_T1=$(date +%s.%N)
-say "   $(cat "$T/month.out")"
-MONTH_RATE=$(awk -v n="$CLI_EVENTS" -v a="$M_T0" -v b="$M_T1" 'BEGIN { printf "%.0f", n / (b - a) }')
-rm -rf "$T/month.ndjson" "$T/month"
+ingest_run month
+MONTH_RATE=$RUN_RATE
 
 # ---------------------------------------------------------------- 5: ceiling
 say "== 5. raw ceiling: cJSON parse + SQLite insert (WAL, 10k-row transactions)"
