@@ -219,12 +219,15 @@ int main(int argc, char **argv)
     int txn = 5000;
     bool compare_only = false;
     const char *only = NULL;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--compare-only") == 0) {
             compare_only = true;
-            argv[i] = "";
+            continue;
         }
-    for (int i = 1; i + 1 < argc; i += 2) {
+        if (i + 1 == argc) {
+            dir = NULL;
+            break;
+        }
         if (strcmp(argv[i], "--dir") == 0)
             dir = argv[i + 1];
         else if (strcmp(argv[i], "--events") == 0)
@@ -235,6 +238,11 @@ int main(int argc, char **argv)
             txn = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--only") == 0)
             only = argv[i + 1];
+        else {
+            dir = NULL; /* unknown: the usage below */
+            break;
+        }
+        i++;
     }
     if (!dir || events < compare || compare < txn || txn < 1) {
         fprintf(stderr, "usage: bench_rollup --dir DIR [--events N] [--compare N] [--txn N]\n");
