@@ -430,9 +430,25 @@ static te_rollup_1h_row_t *hrow(struct te_rollup *r, uint32_t f)
     return h;
 }
 
-/* Writes slot s's rows: its hour into the 1-minute pack row being filled,
- * and into the chunk's 1-hour rows (hrows) the hour's event count and
- * each column's n, sum, min, max and sketch. */
+/* The cells of a column in minute order (sorted): their minutes and
+ * value counts; returns how many (at most 60). */
+static size_t col_cells(const uint8_t *cm, size_t n, uint8_t m[60], uint32_t cn[60])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k == 0 || cm[i] != m[k - 1]) {
+            m[k] = cm[i];
+            cn[k++] = 0;
+        }
+        cn[k - 1]++;
+    }
+    return k;
+}
+
+/* Writes slot s's rows: its hour into the 1-minute pack row being filled
+ * (version 3, rollup_row.c: column by column), and into the chunk's
+ * 1-hour rows (hrows) the hour's event count and each column's n, sum,
+ * min, max and sketch. */
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
 {
     te_rollup_wbuf_t *b = &r->hbuf;
@@ -444,34 +460,25 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     for (size_t j = 0; j < s->ncols; j++)
         if (!s->cols[j].sorted && col_sort(r, s, &s->cols[j]) < 0)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    /* per column: its 1-hour sketch, next value, first value not in the
-     * sketch, scale hint; in a buffer kept from slot to slot */
-    size_t per = sizeof(te_sketch_t *) + 2 * sizeof(size_t) + sizeof(int);
-    if (s->ncols * per > r->cap_colbuf) {
-        void *nb = realloc(r->colbuf, s->ncols * per);
+    /* per column, its 1-hour sketch, in a buffer kept from slot to slot */
+    if (s->ncols * sizeof(te_sketch_t *) > r->cap_colbuf) {
+        void *nb = realloc(r->colbuf, s->ncols * sizeof(te_sketch_t *));
         if (!nb)
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         r->colbuf = nb;
-        r->cap_colbuf = s->ncols * per;
+        r->cap_colbuf = s->ncols * sizeof(te_sketch_t *);
     }
-    te_sketch_t **hsk = s->ncols ? r->colbuf : NULL;
-    if (hsk)
-        memset(hsk, 0, s->ncols * per);
-    size_t *at = hsk ? (size_t *)(hsk + s->ncols) : NULL; /* next value per column */
-    size_t *pend = at ? at + s->ncols : NULL; /* first value not in the 1-hour sketch */
-    int *scale = pend ? (int *)(pend + s->ncols) : NULL; /* te_rollup_put_vals' hint */
+    te_sketch_t **hsk = r->colbuf;
     int rc = 0;
-    if (s->ncols && !hsk)
-        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    for (size_t j = 0; j < s->ncols; j++)
-        scale[j] = -1;
-    for (size_t j = 0; j < s->ncols; j++)
+    for (size_t j = 0; j < s->ncols; j++) {
+        hsk[j] = NULL;
         if (s->cols[j].n > 2 && !(hsk[j] = te_rollup_sketch_take(r)))
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    /* names: '' (index 0), then the columns; cells by (minute, name) */
+    }
+    /* names: '' (index 0), then the columns */
     b->len = 0;
     b->oom = false;
-    unsigned char version = TE_ROLLUP_1M_VERSION;
+    unsigned char version = TE_ROLLUP_1M_V3;
     te_rollup_wb_put(b, &version, 1);
     te_rollup_wb_varint(b, s->ncols + 1);
     te_rollup_wb_varint(b, 0);
@@ -480,59 +487,58 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         te_rollup_wb_varint(b, r->flens[f]);
         te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
     }
-    uint32_t ev[60];
+    /* the event minutes and counts */
+    uint32_t ev[60], en[60], cn[60];
+    uint8_t em[60], m[60];
     minute_counts(s, ev);
-    size_t ncells = 0;
-    for (int m = 0; m < 60; m++)
-        ncells += ev[m] > 0;
-    for (size_t j = 0; j < s->ncols; j++) {
-        const uint8_t *cm = col_m(s, &s->cols[j]);
-        for (size_t i = 0; i < s->cols[j].n; i++)
-            ncells += i == 0 || cm[i] != cm[i - 1];
+    size_t ne = 0;
+    for (int x = 0; x < 60; x++)
+        if (ev[x]) {
+            em[ne] = (uint8_t)x;
+            en[ne++] = ev[x];
+        }
+    te_rollup_wb_varint(b, ne);
+    for (size_t i = 0; i < ne; i++) {
+        te_rollup_wb_put(b, &em[i], 1);
+        te_rollup_wb_varint(b, en[i]);
     }
-    te_rollup_wb_varint(b, ncells);
-    for (unsigned char m = 0; rc == 0 && m < 60; m++) {
-        if (!ev[m])
-            continue;
-        te_rollup_wb_put(b, &m, 1);
-        te_rollup_wb_varint(b, 0);
-        te_rollup_wb_varint(b, ev[m]);
-        for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
-            col_t *c = &s->cols[j];
-            size_t i = at[j], e = i;
-            const uint8_t *cm = col_m(s, c);
-            while (e < c->n && cm[e] == m)
-                e++;
-            if (e == i)
+    for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
+        col_t *c = &s->cols[j];
+        size_t nc = col_cells(col_m(s, c), c->n, m, cn);
+        unsigned char own = nc != ne || memcmp(m, em, nc) != 0 ||
+                            memcmp(cn, en, nc * sizeof(*cn)) != 0;
+        te_rollup_wb_put(b, &own, 1);
+        if (own) {
+            te_rollup_wb_varint(b, nc);
+            for (size_t i = 0; i < nc; i++) {
+                te_rollup_wb_put(b, &m[i], 1);
+                te_rollup_wb_varint(b, cn[i]);
+            }
+        }
+        unsigned char e = (unsigned char)te_rollup_scale_of(c->v, c->n);
+        te_rollup_wb_put(b, &e, 1);
+        /* the values cell by cell; the small cells' values go into the
+         * 1-hour sketch together (contiguous up to a big cell), a big
+         * cell's sketch is merged */
+        size_t at = 0, pend = 0;
+        for (size_t i = 0; rc == 0 && i < nc; i++) {
+            const double *v = c->v + at;
+            size_t n = cn[i];
+            at += n;
+            if (n <= TE_ROLLUP_VALS) {
+                if (te_rollup_wb_reserve(b, n * 10))
+                    b->len += te_rollup_put_scaled(b->p + b->len, v, n, e);
                 continue;
-            at[j] = e;
-            const double *v = c->v + i;
-            size_t n = e - i;
-            bool small = n <= TE_ROLLUP_VALS;
-            if (!te_rollup_wb_reserve(b, 21 + (small ? 1 + n * 10 : 0)))
-                break; /* b->oom, reported below */
-            unsigned char *p = b->p + b->len;
-            *p++ = m;
-            p += te_rollup_put_varint(p, j + 1);
-            p += te_rollup_put_varint(p, n);
-            if (small)
-                p += te_rollup_put_vals(p, v, n, &scale[j]);
-            b->len = (size_t)(p - b->p);
-            if (small)
-                continue;
-            /* the small cells' values before it go into the 1-hour sketch
-             * in one call (they are contiguous), the big cell's sketch is
-             * merged */
-            if (hsk[j] && te_sketch_add_all(hsk[j], c->v + pend[j], i - pend[j]) < 0)
+            }
+            if (hsk[j] && te_sketch_add_all(hsk[j], c->v + pend, (size_t)(v - c->v) - pend) < 0)
                 rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
             else
                 rc = big_cell(r, b, v, n, hsk[j], err);
-            pend[j] = e;
+            pend = at;
         }
-    }
-    for (size_t j = 0; rc == 0 && j < s->ncols; j++)
-        if (hsk[j] && te_sketch_add_all(hsk[j], s->cols[j].v + pend[j], s->cols[j].n - pend[j]) < 0)
+        if (rc == 0 && hsk[j] && te_sketch_add_all(hsk[j], c->v + pend, c->n - pend) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    }
     if (rc == 0 && b->oom)
         rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (rc == 0)

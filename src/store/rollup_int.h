@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -190,8 +191,11 @@ bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n);
 size_t te_rollup_put_varint(unsigned char *p, uint64_t v);
 size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 
-/* Version of the 1-minute rows this build writes (it reads 1 and 2). */
+/* Versions of a series' hour in the 1-minute rows (format in
+ * rollup_row.c): the generic accumulators write 2, the hour builder 3;
+ * 1 to 3 read. */
 #define TE_ROLLUP_1M_VERSION 2
+#define TE_ROLLUP_1M_V3 3
 
 /* Writes the n <= TE_ROLLUP_VALS values of a small 1-minute cell at p (at
  * most 1 + 10 n bytes: scaled integers where they read back exactly, else
@@ -199,10 +203,39 @@ size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
  * carries the scale from cell to cell of one column: start it at -1. */
 size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint);
 
-/* Appends n bytes / a LEB128 varint / a little-endian f64 to b. */
-void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n);
-void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v);
+/* The scale code (rollup_row.c: 0 for f64, 1 + k for v * 10^k) that
+ * every one of v[0, n) takes, reading back bit for bit: the smallest k. */
+int te_rollup_scale_of(const double *v, size_t n);
+
+/* Writes v[0, n) under scale code e (from te_rollup_scale_of over values
+ * that include them) at p, at most 10 n bytes; returns the bytes written. */
+size_t te_rollup_put_scaled(unsigned char *p, const double *v, size_t n, int e);
+
+/* Appends n bytes / a LEB128 varint / a little-endian f64 to b. The first
+ * two are inline while b has room (names, minutes and counts of a series'
+ * hour: some twenty calls per sparse series), else te_rollup_wb_grow_put. */
+void te_rollup_wb_grow_put(te_rollup_wbuf_t *b, const void *src, size_t n);
 void te_rollup_wb_f64(te_rollup_wbuf_t *b, double d);
+
+static inline void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n)
+{
+    if (b->len + n <= b->cap && !b->oom) {
+        memcpy(b->p + b->len, src, n);
+        b->len += n;
+    } else {
+        te_rollup_wb_grow_put(b, src, n);
+    }
+}
+
+static inline void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v)
+{
+    if (v < 0x80 && b->len < b->cap && !b->oom) {
+        b->p[b->len++] = (unsigned char)v;
+        return;
+    }
+    unsigned char t[10];
+    te_rollup_wb_put(b, t, te_rollup_put_varint(t, v));
+}
 
 /* Adds a series' encoded hour (blob of len bytes, events in all, format
  * in rollup_row.c) to the 1-minute pack row being filled, writing that row

@@ -64,7 +64,20 @@ int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *
  * values are mostly integers (tokens, bytes, counts) or short decimals
  * (milliseconds to 0.1, confidences to 0.01): 1 to 3 bytes instead of 8.
  * A cell is scaled only when every value reads back bit for bit
- * ((double)i / 10^k, what the walk computes); anything else stays f64. */
+ * ((double)i / 10^k, what the walk computes); anything else stays f64.
+ *
+ * Version 3 (what the hour builder writes) holds the same cells by
+ * column, the minutes and their event counts once:
+ *   u8 3 | varint nnames | nnames x (varint len, bytes) |
+ *   varint nmin | nmin x (u8 minute, varint events) |
+ *   per name after '' (index 0): u8 own | [varint ncells |
+ *     ncells x (u8 minute, varint n)] | u8 e | its cells' values
+ * Minutes ascend. own = 0: the field's cells are the event minutes with
+ * the same n (a value in every event: the usual case), so the list is not
+ * repeated. e is the scale code of version 2 for every small cell of the
+ * field; a big cell is written as in version 2. For a busy series' hour
+ * this is ~30 % fewer bytes than version 2: a cell there costs 3 to 4
+ * bytes before its values. */
 
 #define MAX_SCALE 6 /* 10^6: microseconds in milliseconds, 6-digit fractions */
 
@@ -137,6 +150,39 @@ size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint
     return len;
 }
 
+int te_rollup_scale_of(const double *v, size_t n)
+{
+    int64_t q;
+    for (int k = 0; k <= MAX_SCALE; k++) {
+        size_t i = 0;
+        while (i < n && scaled(v[i], k, &q))
+            i++;
+        if (i == n)
+            return 1 + k;
+    }
+    return 0;
+}
+
+size_t te_rollup_put_scaled(unsigned char *p, const double *v, size_t n, int e)
+{
+    if (e == 0)
+        return te_rollup_put_f64s(p, v, n);
+    size_t len = 0;
+    double m = POW10[e - 1];
+    for (size_t i = 0; i < n; i++) {
+        int64_t q = (int64_t)(v[i] * m); /* exact: te_rollup_scale_of checked it */
+        uint64_t z = ((uint64_t)q << 1) ^ (uint64_t)(q >> 63);
+        if (z < 0x4000) {
+            p[len] = (unsigned char)(z | (z > 0x7f ? 0x80 : 0));
+            p[len + 1] = (unsigned char)(z >> 7);
+            len += 1 + (z > 0x7f);
+        } else {
+            len += te_rollup_put_varint(p + len, z);
+        }
+    }
+    return len;
+}
+
 bool te_rollup_wb_reserve(te_rollup_wbuf_t *b, size_t n)
 {
     if (b->oom)
@@ -181,7 +227,7 @@ size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n)
     return n * 8;
 }
 
-void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n)
+void te_rollup_wb_grow_put(te_rollup_wbuf_t *b, const void *src, size_t n)
 {
     if (b->oom)
         return;
@@ -199,12 +245,6 @@ void te_rollup_wb_put(te_rollup_wbuf_t *b, const void *src, size_t n)
     }
     memcpy(b->p + b->len, src, n);
     b->len += n;
-}
-
-void te_rollup_wb_varint(te_rollup_wbuf_t *b, uint64_t v)
-{
-    unsigned char t[10];
-    te_rollup_wb_put(b, t, te_rollup_put_varint(t, v));
 }
 
 void te_rollup_wb_f64(te_rollup_wbuf_t *b, double d)
@@ -244,6 +284,105 @@ static bool rb_f64(rbuf_t *b, double *d)
     return true;
 }
 
+/* Reads the values of field cell c (c->n set) under scale code e (version
+ * 2 and 3 cells; version 1: e = 0) and sets sum, min, max. */
+static bool rb_cell_values(rbuf_t *b, te_rollup_cell_t *c, unsigned e)
+{
+    uint64_t n = (uint64_t)c->n;
+    if (n <= TE_ROLLUP_VALS) {
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t z;
+            if (e == 0 && !rb_f64(b, &c->vals[k]))
+                return false;
+            if (e > 0 && !rb_varint(b, &z))
+                return false;
+            if (e > 0)
+                c->vals[k] = (double)(int64_t)((z >> 1) ^ -(z & 1)) / POW10[e - 1];
+            c->sum += c->vals[k];
+            if (k == 0 || c->vals[k] < c->min)
+                c->min = c->vals[k];
+            if (k == 0 || c->vals[k] > c->max)
+                c->max = c->vals[k];
+        }
+        c->nvals = (int)n;
+        return true;
+    }
+    uint64_t sl;
+    if (!rb_f64(b, &c->sum) || !rb_f64(b, &c->min) || !rb_f64(b, &c->max) ||
+        !rb_varint(b, &sl) || sl > b->len - b->pos)
+        return false;
+    c->sketch = b->p + b->pos;
+    c->sketch_len = (size_t)sl;
+    b->pos += sl;
+    return true;
+}
+
+/* Reads a version-3 list of (minute, n): at most 60, minutes ascending,
+ * n >= 1. */
+static bool rb_minutes(rbuf_t *b, uint8_t *m, uint64_t *n, size_t *count)
+{
+    uint64_t k;
+    if (!rb_varint(b, &k) || k > 60)
+        return false;
+    for (uint64_t i = 0; i < k; i++) {
+        if (b->pos >= b->len)
+            return false;
+        m[i] = b->p[b->pos++];
+        if (m[i] >= 60 || (i > 0 && m[i] <= m[i - 1]) || !rb_varint(b, &n[i]) || n[i] == 0 ||
+            n[i] > INT64_MAX)
+            return false;
+    }
+    *count = (size_t)k;
+    return true;
+}
+
+/* The cells of a version-3 blob after its names (format above): 0, cb's
+ * code, or 0 with *bad set for a malformed blob. */
+static int each_v3(rbuf_t *b, const char *const *names, const size_t *lens, size_t nn,
+                   te_rollup_cell_cb cb, void *ud, bool *bad)
+{
+    *bad = true;
+    uint8_t em[60], fm[60];
+    uint64_t en[60], fn[60];
+    size_t ne, nf;
+    if (nn < 1 || lens[0] != 0 || !rb_minutes(b, em, en, &ne))
+        return 0;
+    for (size_t i = 0; i < ne; i++) {
+        te_rollup_cell_t c = {.minute = em[i], .field = names[0], .n = (int64_t)en[i]};
+        int rc = cb(&c, ud);
+        if (rc)
+            return rc;
+    }
+    for (size_t f = 1; f < nn; f++) {
+        if (lens[f] == 0 || b->pos >= b->len || b->p[b->pos] > 1)
+            return 0;
+        const uint8_t *cm = em;
+        const uint64_t *cn = en;
+        size_t nc = ne;
+        if (b->p[b->pos++] == 1) {
+            if (!rb_minutes(b, fm, fn, &nf))
+                return 0;
+            cm = fm;
+            cn = fn;
+            nc = nf;
+        }
+        if (b->pos >= b->len || b->p[b->pos] > 1 + MAX_SCALE)
+            return 0;
+        unsigned e = b->p[b->pos++];
+        for (size_t i = 0; i < nc; i++) {
+            te_rollup_cell_t c = {.minute = cm[i], .field = names[f], .field_len = lens[f],
+                                  .n = (int64_t)cn[i]};
+            if (!rb_cell_values(b, &c, e))
+                return 0;
+            int rc = cb(&c, ud);
+            if (rc)
+                return rc;
+        }
+    }
+    *bad = b->pos != b->len;
+    return 0;
+}
+
 int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
                       te_err_t *err)
 {
@@ -251,7 +390,7 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
     uint64_t nn, nc;
     const char *names[TE_ROLLUP_MAX_ROW_NAMES];
     size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
-    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_VERSION)
+    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_V3)
         goto bad;
     int version = b.p[0];
     b.pos = 1;
@@ -264,6 +403,13 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
         names[i] = (const char *)b.p + b.pos;
         lens[i] = (size_t)l;
         b.pos += l;
+    }
+    if (version == TE_ROLLUP_1M_V3) {
+        bool malformed;
+        int rc = each_v3(&b, names, lens, (size_t)nn, cb, ud, &malformed);
+        if (rc || !malformed)
+            return rc;
+        goto bad;
     }
     if (!rb_varint(&b, &nc))
         goto bad;
@@ -280,39 +426,16 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
         c.field_len = lens[ni];
         c.n = (int64_t)n;
         if (c.field_len > 0) {
+            unsigned e = 0;
             if (n == 0)
                 goto bad;
-            if (n <= TE_ROLLUP_VALS) {
-                unsigned e = 0;
-                if (version >= 2) {
-                    if (b.pos >= b.len || b.p[b.pos] > 1 + MAX_SCALE)
-                        goto bad;
-                    e = b.p[b.pos++];
-                }
-                for (uint64_t k = 0; k < n; k++) {
-                    uint64_t z;
-                    if (e == 0 && !rb_f64(&b, &c.vals[k]))
-                        goto bad;
-                    if (e > 0 && !rb_varint(&b, &z))
-                        goto bad;
-                    if (e > 0)
-                        c.vals[k] = (double)(int64_t)((z >> 1) ^ -(z & 1)) / POW10[e - 1];
-                    c.sum += c.vals[k];
-                    if (k == 0 || c.vals[k] < c.min)
-                        c.min = c.vals[k];
-                    if (k == 0 || c.vals[k] > c.max)
-                        c.max = c.vals[k];
-                }
-                c.nvals = (int)n;
-            } else {
-                uint64_t sl;
-                if (!rb_f64(&b, &c.sum) || !rb_f64(&b, &c.min) || !rb_f64(&b, &c.max) ||
-                    !rb_varint(&b, &sl) || sl > b.len - b.pos)
+            if (n <= TE_ROLLUP_VALS && version >= 2) {
+                if (b.pos >= b.len || b.p[b.pos] > 1 + MAX_SCALE)
                     goto bad;
-                c.sketch = b.p + b.pos;
-                c.sketch_len = (size_t)sl;
-                b.pos += sl;
+                e = b.p[b.pos++];
             }
+            if (!rb_cell_values(&b, &c, e))
+                goto bad;
         }
         int rc = cb(&c, ud);
         if (rc)

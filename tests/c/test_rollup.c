@@ -641,6 +641,104 @@ static void test_cell_values_round_trip(void **state)
     assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), keep_cell, &w, &err), TE_EPARSE);
 }
 
+/* Collects the cells of a walk as "minute:field:n:sum" lines. */
+typedef struct {
+    char text[512];
+    size_t len;
+} cells_t;
+
+static int note_cell(const te_rollup_cell_t *c, void *ud)
+{
+    cells_t *w = ud;
+    int k = snprintf(w->text + w->len, sizeof(w->text) - w->len, "%d:%.*s:%lld:%g:%d\n",
+                     c->minute, (int)c->field_len, c->field, (long long)c->n, c->sum, c->nvals);
+    if (k > 0 && (size_t)k < sizeof(w->text) - w->len)
+        w->len += (size_t)k;
+    return 0;
+}
+
+/* Version 3 (by column, the minutes once): a field with a value in every
+ * event shares the event minutes, one with its own list does not; its
+ * scale code covers all its small cells; a big cell carries its sketch.
+ * Every truncation and a byte changed anywhere read as an error or as
+ * some cells, never past the end. */
+static void test_1m_v3_format(void **state)
+{
+    (void)state;
+    unsigned char sk_blob[256];
+    size_t sk_len = 0;
+    {
+        te_err_t e0 = {0};
+        te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 2048, &e0);
+        assert_non_null(sk);
+        for (int i = 1; i <= 10; i++)
+            assert_int_equal(te_sketch_add(sk, i), 0);
+        unsigned char *enc = NULL;
+        assert_int_equal(te_sketch_encode(sk, &enc, &sk_len), 0);
+        assert_true(sk_len < sizeof(sk_blob));
+        memcpy(sk_blob, enc, sk_len);
+        free(enc);
+        te_sketch_free(sk);
+    }
+    unsigned char blob[512];
+    size_t len = 0;
+    blob[len++] = 3;
+    blob[len++] = 3; /* names: "", "x", "y" */
+    blob[len++] = 0;
+    blob[len++] = 1, blob[len++] = 'x';
+    blob[len++] = 1, blob[len++] = 'y';
+    blob[len++] = 2; /* event minutes: 3 (2 events), 7 (10 events) */
+    blob[len++] = 3, blob[len++] = 2;
+    blob[len++] = 7, blob[len++] = 10;
+    /* x: the event minutes; tenths; minute 3: 1.5, 2.5; minute 7: big */
+    blob[len++] = 0;
+    blob[len++] = 2;
+    len += te_rollup_put_scaled(blob + len, (const double[]){1.5, 2.5}, 2, 2);
+    double big[3] = {55, 1, 10};
+    memcpy(blob + len, big, sizeof(big)); /* little-endian host */
+    len += sizeof(big);
+    blob[len++] = (unsigned char)sk_len;
+    memcpy(blob + len, sk_blob, sk_len);
+    len += sk_len;
+    /* y: its own list, minute 7 only, one f64 */
+    blob[len++] = 1;
+    blob[len++] = 1, blob[len++] = 7, blob[len++] = 1;
+    blob[len++] = 0;
+    memcpy(blob + len, &(double){0.0123456789}, 8);
+    len += 8;
+    cells_t w = {0};
+    te_err_t err = {0};
+    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &w, &err), 0);
+    assert_string_equal(w.text, "3::2:0:0\n7::10:0:0\n3:x:2:4:2\n7:x:10:55:0\n"
+                                "7:y:1:0.0123457:1\n");
+    for (size_t cut = 0; cut < len; cut++) {
+        cells_t t = {0};
+        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &t, &err), TE_EPARSE);
+    }
+    for (size_t at = 0; at < len; at++) {
+        static const unsigned char repl[] = {0, 1, 2, 9, 59, 60, 0x7f, 0x80, 0xff};
+        for (size_t k = 0; k < sizeof(repl); k++) {
+            unsigned char copy[sizeof(blob)];
+            memcpy(copy, blob, len);
+            copy[at] = repl[k];
+            cells_t t = {0};
+            int rc = te_rollup_1m_each(copy, len, note_cell, &t, &err);
+            assert_true(rc == 0 || rc == TE_EPARSE);
+        }
+    }
+    /* minutes out of order, a zero count, a field named '' */
+    static const unsigned char bad[][12] = {
+        {3, 1, 0, 2, 7, 1, 3, 1},
+        {3, 1, 0, 1, 7, 0},
+        {3, 2, 0, 0, 1, 7, 1, 0, 0},
+    };
+    static const size_t bad_len[] = {8, 6, 9};
+    for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
+        cells_t t = {0};
+        assert_int_equal(te_rollup_1m_each(bad[i], bad_len[i], note_cell, &t, &err), TE_EPARSE);
+    }
+}
+
 /* One long transaction (a backfill) of sparse series fills the hour
  * builder's bound: the hours already over are written inside the
  * transaction, and the answers still equal raw ones. */
@@ -741,6 +839,8 @@ static void test_schema5_conversion(void **state)
             int more;
             while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &e1)) > 0) {
                 int64_t n = 0;
+                /* events in time order: every hour from the builder (version 3) */
+                assert_int_equal(((const unsigned char *)blob)[0], 3);
                 assert_int_equal(te_rollup_1m_each(blob, blen, count_events, &n, &e1), 0);
                 sqlite3_bind_int64(i1, 1, sqlite3_column_int64(q1, 0));
                 sqlite3_bind_int64(i1, 2, sqlite3_column_int64(q1, 1));
@@ -1107,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_1m_pack_format),
         cmocka_unit_test(test_quantile_definition),
         cmocka_unit_test(test_cell_values_round_trip),
+        cmocka_unit_test(test_1m_v3_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
