@@ -454,7 +454,12 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     te_rollup_wbuf_t *b = &r->hbuf;
     if (s->nraw && slot_unraw(r, s) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    if (s->ncols + 1 > TE_ROLLUP_MAX_ROW_NAMES)
+    /* columns without values (r->wslot's, kept from an earlier slot) are
+     * left out */
+    size_t nw = 0;
+    for (size_t j = 0; j < s->ncols; j++)
+        nw += s->cols[j].n > 0;
+    if (nw + 1 > TE_ROLLUP_MAX_ROW_NAMES)
         return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
                           TE_ROLLUP_MAX_ROW_NAMES);
     for (size_t j = 0; j < s->ncols; j++)
@@ -480,10 +485,12 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     b->oom = false;
     unsigned char version = TE_ROLLUP_1M_V3;
     te_rollup_wb_put(b, &version, 1);
-    te_rollup_wb_varint(b, s->ncols + 1);
+    te_rollup_wb_varint(b, nw + 1);
     te_rollup_wb_varint(b, 0);
     for (size_t j = 0; j < s->ncols; j++) {
         uint32_t f = s->cols[j].field;
+        if (!s->cols[j].n)
+            continue;
         te_rollup_wb_varint(b, r->flens[f]);
         te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
     }
@@ -504,6 +511,8 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     }
     for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
         col_t *c = &s->cols[j];
+        if (!c->n)
+            continue;
         size_t nc = col_cells(col_m(s, c), c->n, m, cn);
         unsigned char own = nc != ne || memcmp(m, em, nc) != 0 ||
                             memcmp(cn, en, nc * sizeof(*cn)) != 0;
@@ -552,6 +561,8 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = s->nev}, NULL);
     for (size_t j = 0; rc == 0 && j < s->ncols; j++) {
         col_t *c = &s->cols[j];
+        if (!c->n)
+            continue;
         if (!(h = hrow(r, c->field))) {
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
             break;
@@ -563,6 +574,27 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     for (size_t j = 0; j < s->ncols; j++)
         te_rollup_sketch_give(r, hsk[j]);
     return rc;
+}
+
+/* Empties the columns of r->wslot but keeps them and their positions:
+ * the sparse slots written through it come in (kind, hour, series) order,
+ * and those of one kind mostly have the same fields in the same order, so
+ * the next slot's fields find their columns without a name lookup. Past
+ * WSLOT_KEEP columns (many kinds), they start over. */
+#define WSLOT_KEEP 32
+
+static void wslot_clear(slot_t *w)
+{
+    if (w->ncols > WSLOT_KEEP) {
+        w->ncols = w->norder = 0;
+        return;
+    }
+    for (size_t j = 0; j < w->ncols; j++) {
+        col_t *c = &w->cols[j];
+        c->n = 0;
+        c->sum = c->min = c->max = 0;
+        c->sorted = c->dense = true;
+    }
 }
 
 /* Empties slot s (its buffers stay, for the next slot there). */
@@ -647,7 +679,7 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
             w->raw = s->raw;
             w->nraw = s->nraw;
             w->raw_len = s->raw_len;
-            w->ncols = w->norder = 0;
+            wslot_clear(w);
             rc = slot_write(st, r, w, err);
             w->raw = NULL; /* s's */
             w->nraw = w->raw_len = 0;
