@@ -45,18 +45,19 @@ struct te_writer {
     pthread_cond_t ckpt_cv;     /* guarded by lock */
     bool ckpt_wanted, ckpt_running;
     int wal_frames;             /* writer thread only: frames after the last commit */
+    int ckpt_frames, ckpt_high_frames; /* CKPT_BYTES, CKPT_HIGH_BYTES in frames */
     pthread_mutex_t ckpt_lock;  /* held by whoever checkpoints (one at a time) */
 };
 
-/* WAL frames (pages) past which a checkpoint is asked for: SQLite's own
- * autocheckpoint default. */
-#define CKPT_FRAMES 1000
+/* WAL bytes past which a checkpoint is asked for: SQLite's own
+ * autocheckpoint default (1000 frames of 4 KiB). */
+#define CKPT_BYTES (1000 * 4096)
 /* A checkpoint that runs while commits go on never catches up with the
  * end of the WAL, and only a complete one lets the next transaction rewind
- * it. Past this many frames the writer finishes the job itself, between
+ * it. Past this many bytes the writer finishes the job itself, between
  * transactions and after the done callbacks (copying only what the
  * checkpointer has not): the WAL stays bounded (about 32 MiB). */
-#define CKPT_HIGH_FRAMES 8192
+#define CKPT_HIGH_BYTES (8192 * 4096)
 
 /* ---------- batches ---------- */
 
@@ -304,7 +305,7 @@ static void *writer_main(void *arg)
                 te_batch_free(b);
             b = next;
         }
-        if (w->wal_frames >= CKPT_HIGH_FRAMES && w->ckpt_running) {
+        if (w->wal_frames >= w->ckpt_high_frames && w->ckpt_running) {
             te_err_clear(&err);
             pthread_mutex_lock(&w->ckpt_lock); /* waits out a running checkpoint */
             if (te_store_checkpoint(w->st, &err) < 0)
@@ -321,7 +322,7 @@ static void on_wal(void *ud, int frames)
 {
     te_writer_t *w = ud;
     w->wal_frames = frames;
-    if (frames < CKPT_FRAMES)
+    if (frames < w->ckpt_frames)
         return;
     pthread_mutex_lock(&w->lock);
     w->ckpt_wanted = true;
@@ -412,6 +413,9 @@ int te_writer_start(struct te_store *st, const te_writer_opts_t *opts, te_writer
     }
     /* No batch can reach the writer thread before *out is set, so the WAL
      * hook is installed on its connection without a race. */
+    int page = te_store_page_size(st);
+    w->ckpt_frames = CKPT_BYTES / page;
+    w->ckpt_high_frames = CKPT_HIGH_BYTES / page;
     ckpt_start(w);
     *out = w;
     return 0;

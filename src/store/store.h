@@ -217,6 +217,10 @@ int te_store_rollup_expire(te_store_t *st, const char *kind, int64_t res_ns, int
 /* Path of the database file. */
 const char *te_store_path(const te_store_t *st);
 
+/* Page size of the database file in bytes: 16384 for a database this
+ * build created, what it was made with otherwise (4096 before). */
+int te_store_page_size(const te_store_t *st);
+
 /* --- WAL checkpoints off the commit path --- */
 
 /* Turns SQLite's automatic checkpoint off on this (write) connection and

@@ -62,6 +62,7 @@ struct te_store {
     bool readonly;
     bool in_txn;
     int busy_timeout_ms;
+    int page_size;              /* of the database file (PRAGMA page_size) */
     /* write path (NULL on read-only stores) */
     sqlite3_stmt *st_begin, *st_commit, *st_rollback;
     sqlite3_stmt *st_kind_get, *st_kind_add, *st_series_get, *st_series_add, *st_event_add;

@@ -156,6 +156,11 @@ static void open_creates_schema_and_reopen_keeps_version(void **state)
     assert_int_equal(s.schema_version, TE_SQL_SCHEMA_VERSION);
     assert_int_equal(s.events, 1);
     assert_true(s.file_bytes > 0);
+    /* a database this build makes has 16 KiB pages, whoever reads it */
+    assert_int_equal(te_store_page_size(st), 16384);
+    te_store_close(st);
+    st = open_ro(f);
+    assert_int_equal(te_store_page_size(st), 16384);
     te_store_close(st);
 }
 
@@ -188,6 +193,9 @@ static void open_migrates_v1_database_to_current(void **state)
     assert_int_equal(sqlite3_exec(st->db, "SELECT 1 FROM alerts, alert_history, silences, outbox,"
                                           " alert_actions", NULL, NULL, NULL),
                      SQLITE_OK);
+    /* an older database keeps the page size it was made with */
+    assert_int_equal(te_store_page_size(st), 4096);
+    assert_true(put(st, "{\"kind\":\"a\",\"x\":2}"));
     te_store_close(st);
 }
 
