@@ -126,6 +126,18 @@ static int pick_scale(const double *v, size_t n, int *hint, int64_t *q)
     return k;
 }
 
+/* q as a zigzag varint at p; returns the bytes written. One or two bytes
+ * (the common case) inline. */
+static inline size_t put_zigzag(unsigned char *p, int64_t q)
+{
+    uint64_t z = ((uint64_t)q << 1) ^ (uint64_t)(q >> 63);
+    if (z >= 0x4000)
+        return te_rollup_put_varint(p, z);
+    p[0] = (unsigned char)(z | (z > 0x7f ? 0x80 : 0));
+    p[1] = (unsigned char)(z >> 7);
+    return 1 + (z > 0x7f);
+}
+
 size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint)
 {
     int64_t q[TE_ROLLUP_VALS];
@@ -137,16 +149,8 @@ size_t te_rollup_put_vals(unsigned char *p, const double *v, size_t n, int *hint
     }
     size_t len = 1;
     p[0] = (unsigned char)(1 + k);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = ((uint64_t)q[i] << 1) ^ (uint64_t)(q[i] >> 63);
-        if (z < 0x4000) { /* one or two bytes, the common case, inline */
-            p[len] = (unsigned char)(z | (z > 0x7f ? 0x80 : 0));
-            p[len + 1] = (unsigned char)(z >> 7);
-            len += 1 + (z > 0x7f);
-        } else {
-            len += te_rollup_put_varint(p + len, z);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        len += put_zigzag(p + len, q[i]);
     return len;
 }
 
@@ -169,17 +173,8 @@ size_t te_rollup_put_scaled(unsigned char *p, const double *v, size_t n, int e)
         return te_rollup_put_f64s(p, v, n);
     size_t len = 0;
     double m = POW10[e - 1];
-    for (size_t i = 0; i < n; i++) {
-        int64_t q = (int64_t)(v[i] * m); /* exact: te_rollup_scale_of checked it */
-        uint64_t z = ((uint64_t)q << 1) ^ (uint64_t)(q >> 63);
-        if (z < 0x4000) {
-            p[len] = (unsigned char)(z | (z > 0x7f ? 0x80 : 0));
-            p[len + 1] = (unsigned char)(z >> 7);
-            len += 1 + (z > 0x7f);
-        } else {
-            len += te_rollup_put_varint(p + len, z);
-        }
-    }
+    for (size_t i = 0; i < n; i++) /* exact: te_rollup_scale_of checked it */
+        len += put_zigzag(p + len, (int64_t)(v[i] * m));
     return len;
 }
 
