@@ -12,6 +12,8 @@
  *   --compare-only  stop after the throughput runs (for profiling)
  *   --only on|off   with --compare-only: load only that store (profile one
  *                   side; the other side's figures are then meaningless)
+ *   --ndjson FILE   only this: the events of FILE into two stores, with
+ *                   and without rollups (compare_ndjson)
  * Prints "key=value" lines (bench/rollup.sh turns them into the table).
  *
  * Events go straight through the store API (te_store_insert, as the writer
@@ -206,6 +208,76 @@ static double query_ms(te_store_t *st, te_query_plan_t plan, int64_t since, int6
     return ms;
 }
 
+/* --ndjson FILE: the events of an NDJSON file (examples/gen.lua's realistic
+ * mix: six kinds, tens of thousands of series an hour) into two stores,
+ * with and without rollups. Each transaction's events are parsed first
+ * (not timed), then inserted into both stores, the first one alternating;
+ * only the inserts and commits are timed. Returns the exit code. */
+static int compare_ndjson(const char *dir, const char *file, int txn)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        fprintf(stderr, "bench_rollup: cannot open %s\n", file);
+        return 1;
+    }
+    char off_db[1024], on_db[1024];
+    snprintf(off_db, sizeof(off_db), "%s/nd_off.db", dir);
+    snprintf(on_db, sizeof(on_db), "%s/nd_on.db", dir);
+    te_store_t *st[2] = {open_rw(off_db), open_rw(on_db)};
+    te_err_t err = {0};
+    if (te_store_set_rollups(st[0], false, &err) < 0)
+        die("rollups off", &err);
+    te_event_t **evs = calloc((size_t)txn, sizeof(*evs));
+    if (!evs)
+        return 1;
+    double wall[2] = {0, 0}, cpu[2] = {0, 0};
+    int64_t events = 0, rejected = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int batch = 0;; batch++) {
+        int n = 0;
+        ssize_t len;
+        while (n < txn && (len = getline(&line, &cap, f)) > 0) {
+            te_event_opts_t o = {0};
+            if (te_event_parse(line, (size_t)len, &o, &evs[n], &err) == 0)
+                n++;
+            else
+                rejected++;
+        }
+        if (n == 0)
+            break;
+        for (int k = 0; k < 2; k++) {
+            int which = (batch + k) % 2;
+            int64_t t = te_time_mono_ns();
+            double c = cpu_s();
+            if (te_store_begin(st[which], &err) < 0)
+                die("begin", &err);
+            for (int i = 0; i < n; i++)
+                if (te_store_insert(st[which], evs[i], NULL, &err) < 0)
+                    die("insert", &err);
+            if (te_store_commit(st[which], &err) < 0)
+                die("commit", &err);
+            cpu[which] += cpu_s() - c;
+            wall[which] += (double)(te_time_mono_ns() - t) / 1e9;
+        }
+        for (int i = 0; i < n; i++)
+            te_event_free(evs[i]);
+        events += n;
+    }
+    free(line);
+    free(evs);
+    fclose(f);
+    te_store_close(st[0]);
+    te_store_close(st[1]);
+    printf("ndjson_events=%" PRId64 "\n", events);
+    printf("ndjson_rejected=%" PRId64 "\n", rejected);
+    printf("ndjson_off_per_s=%.0f\n", (double)events / wall[0]);
+    printf("ndjson_on_per_s=%.0f\n", (double)events / wall[1]);
+    printf("ndjson_loss_pct=%.1f\n", (1.0 - wall[0] / wall[1]) * 100);
+    printf("ndjson_loss_cpu_pct=%.1f\n", (1.0 - cpu[0] / cpu[1]) * 100);
+    return 0;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -218,7 +290,7 @@ int main(int argc, char **argv)
     int64_t events = 10000000, compare = 1000000;
     int txn = 5000;
     bool compare_only = false;
-    const char *only = NULL;
+    const char *only = NULL, *ndjson = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--compare-only") == 0) {
             compare_only = true;
@@ -238,6 +310,8 @@ int main(int argc, char **argv)
             txn = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--only") == 0)
             only = argv[i + 1];
+        else if (strcmp(argv[i], "--ndjson") == 0)
+            ndjson = argv[i + 1];
         else {
             dir = NULL; /* unknown: the usage below */
             break;
@@ -245,9 +319,12 @@ int main(int argc, char **argv)
         i++;
     }
     if (!dir || events < compare || compare < txn || txn < 1) {
-        fprintf(stderr, "usage: bench_rollup --dir DIR [--events N] [--compare N] [--txn N]\n");
+        fprintf(stderr, "usage: bench_rollup --dir DIR [--events N] [--compare N] [--txn N]"
+                        " [--compare-only [--only on|off]] [--ndjson FILE]\n");
         return 2;
     }
+    if (ndjson)
+        return compare_ndjson(dir, ndjson, txn);
     make_templates();
     te_err_t err = {0};
     /* the data ends now (whole days ago + 30 days) */

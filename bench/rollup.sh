@@ -1,7 +1,9 @@
 #!/bin/sh
 # bench/rollup.sh BUILD_DIR - rollup figures (issue 5): ingest throughput
 # with and without rollup maintenance, database bytes per event, and the
-# latency of "p95 latency_ms by model per hour over 30 days".
+# latency of "p95 latency_ms by model per hour over 30 days"; the same
+# throughput comparison on examples/gen.lua's realistic mix of kinds and
+# series.
 #
 # Prints figures, asserts nothing. See docs/storage.md ("Performance of
 # rollups"). Knobs (environment):
@@ -10,6 +12,7 @@
 #   TE_BENCH_KEEP=1          keep the temp folder
 set -eu
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 EVENTS=${TE_BENCH_ROLLUP_EVENTS:-10000000}
 COMPARE=${TE_BENCH_ROLLUP_COMPARE:-1000000}
@@ -57,6 +60,23 @@ med3() { printf '%s\n' $1 | sort -n | sed -n 2p; }
 span3() { printf '%s\n' $1 | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
 printf '   rollup loss, 3 runs (%%): %s; writer CPU: %s\n' "$LOSS" "$LOSS_CPU" >&2
 
+# the same comparison on realistic events: examples/gen.lua's six kinds at
+# 40 events/s, some 30,000 series an hour (run ids and selectors as tags),
+# most with one event in an hour (median of 3)
+H0=$(( $(date +%s) / 3600 * 3600 - 8 * 3600 ))
+lua5.4 "$ROOT/examples/gen.lua" --count "$COMPARE" --seed 1 --rate 40 --start "$H0" > "$T/gen.ndjson"
+ND=""
+ND_CPU=""
+for i in 1 2 3; do
+    mkdir -p "$T/nd$i"
+    O=$("$BUILD/bench_rollup" --dir "$T/nd$i" --ndjson "$T/gen.ndjson")
+    rm -rf "$T/nd$i"
+    ND="$ND $(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_loss_pct" { print $2 }')"
+    ND_CPU="$ND_CPU $(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_loss_cpu_pct" { print $2 }')"
+    ND_ON=$(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_on_per_s" { print $2 }')
+done
+printf '   rollup loss on gen.lua events, 3 runs (%%): %s; writer CPU: %s\n' "$ND" "$ND_CPU" >&2
+
 NPROC=$(nproc 2>/dev/null || echo '?')
 echo
 echo "telemetry-engine rollup benchmarks ($(uname -m), $NPROC cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1 /proc/loadavg))"
@@ -76,6 +96,11 @@ printf '%-44s %14s %14s %10s\n' "   throughput lost to rollups (%)" "$(med3 "$LO
     "median/3"
 printf '%-44s %14s %14s %10s\n' "   same, range of the 3 runs (%)" "$(span3 "$LOSS")" "" ""
 printf '%-44s %14s %14s %10s\n' "   same, writer CPU time (%)" "$(med3 "$LOSS_CPU")" "" "median/3"
+printf '%-44s %14s %14s %10s\n' "   same on gen.lua events, 30k series/h (%)" "$(med3 "$ND")" "" \
+    "median/3"
+printf '%-44s %14s %14s %10s\n' "   same, range of the 3 runs (%)" "$(span3 "$ND")" "" ""
+printf '%-44s %14s %14s %10s\n' "   same, writer CPU time (%)" "$(med3 "$ND_CPU")" "" "median/3"
+printf '%-44s %14s %14s %10s\n' "   gen.lua events with rollups (events/s)" "$ND_ON" "" "last run"
 printf '%-44s %14s %14s %10s\n' "   database bytes per event" "$(K bytes_per_event)" "" ""
 printf '%-44s %14s %14s %10s\n' "   rollup rows 1m (packed hours) / 1h" "$(K rollup_1m_rows)/$(K rollup_1h_rows)" "" ""
 printf '%-44s %14s\n' "   (whole run, s)" "$SECS"
