@@ -107,12 +107,19 @@ static slot_t *slot_get(struct te_rollup *r, int64_t kid, int64_t sid, int64_t h
             return s;
         j = (j + 1) & mask;
     }
-    size_t old = r->cap_slots;
-    void *tmp;
-    if (!ENSURE(r->slots, r->cap_slots, r->nslots + 1, 128))
-        return NULL;
-    if (old != r->cap_slots)
-        memset(r->slots + old, 0, (r->cap_slots - old) * sizeof(slot_t));
+    if (r->nslots == r->cap_slots) {
+        /* the capacity past init_slots is never touched (nor resident) */
+        size_t ncap = r->cap_slots ? r->cap_slots * 2 : 128;
+        slot_t *ns = realloc(r->slots, ncap * sizeof(slot_t));
+        if (!ns)
+            return NULL;
+        r->slots = ns;
+        r->cap_slots = ncap;
+    }
+    if (r->nslots == r->init_slots) {
+        memset(&r->slots[r->init_slots++], 0, sizeof(slot_t));
+        r->hour_bytes += sizeof(slot_t);
+    }
     /* a spare slot keeps its buffers from an earlier hour */
     slot_t *s = &r->slots[r->nslots];
     s->kid = kid;
@@ -268,7 +275,8 @@ int te_rollup_hour_add(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts
     if (s->nraw == s->nev && s->nraw < RAW_EVENTS && fields_len <= RAW_FIELDS) {
         size_t need = s->raw_len + 3 + fields_len;
         if (need > s->raw_cap) {
-            size_t cap = s->raw_cap ? s->raw_cap : 64;
+            /* the first event's exact size (most slots get no other) */
+            size_t cap = s->raw_cap ? s->raw_cap : (need + 15) & ~(size_t)15;
             while (cap < need)
                 cap *= 2;
             unsigned char *np = realloc(s->raw, cap);
@@ -446,7 +454,7 @@ static size_t col_cells(const uint8_t *cm, size_t n, uint8_t m[60], uint32_t cn[
 }
 
 /* Writes slot s's rows: its hour into the 1-minute pack row being filled
- * (version 3, rollup_row.c: column by column), and into the chunk's
+ * (version 4, rollup_row.c: column by column), and into the chunk's
  * 1-hour rows (hrows) the hour's event count and each column's n, sum,
  * min, max and sketch. */
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
@@ -483,7 +491,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     /* names: '' (index 0), then the columns */
     b->len = 0;
     b->oom = false;
-    unsigned char version = TE_ROLLUP_1M_V3;
+    unsigned char version = TE_ROLLUP_1M_V4;
     te_rollup_wb_put(b, &version, 1);
     te_rollup_wb_varint(b, nw + 1);
     te_rollup_wb_varint(b, 0);
@@ -526,6 +534,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
         }
         unsigned char e = (unsigned char)te_rollup_scale_of(c->v, c->n);
         te_rollup_wb_put(b, &e, 1);
+        size_t small = te_rollup_v4_small(e);
         /* the values cell by cell; the small cells' values go into the
          * 1-hour sketch together (contiguous up to a big cell), a big
          * cell's sketch is merged */
@@ -534,7 +543,7 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
             const double *v = c->v + at;
             size_t n = cn[i];
             at += n;
-            if (n <= TE_ROLLUP_VALS) {
+            if (n <= small) {
                 if (te_rollup_wb_reserve(b, n * 10))
                     b->len += te_rollup_put_scaled(b->p + b->len, v, n, e);
                 continue;
@@ -713,13 +722,13 @@ void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour)
 
 void te_rollup_hour_trim(struct te_rollup *r)
 {
-    for (size_t i = r->nslots; i < r->cap_slots; i++)
+    for (size_t i = r->nslots; i < r->init_slots; i++)
         slot_free(r, &r->slots[i]);
 }
 
 void te_rollup_hour_free(struct te_rollup *r)
 {
-    for (size_t i = 0; i < r->cap_slots; i++)
+    for (size_t i = 0; i < r->init_slots; i++)
         slot_free(r, &r->slots[i]);
     slot_free(r, &r->wslot);
     for (size_t i = 0; i < r->cap_hrows; i++)
@@ -738,5 +747,5 @@ void te_rollup_hour_free(struct te_rollup *r)
     r->sidx = NULL;
     r->scratch = NULL;
     r->hbuf = (te_rollup_wbuf_t){0};
-    r->cap_slots = r->sidx_cap = r->nslots = r->hour_bytes = r->cap_scratch = 0;
+    r->cap_slots = r->init_slots = r->sidx_cap = r->nslots = r->hour_bytes = r->cap_scratch = 0;
 }

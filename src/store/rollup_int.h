@@ -123,9 +123,10 @@ struct te_rollup {
     te_rollup_kstate_t *ks;
     size_t nks, cap_ks;
     /* hour builder (rollup_hour.c): slots in use [0, nslots), spare ones
-     * (with their buffers) up to cap_slots; index as for ents */
+     * (with their buffers) up to init_slots, room up to cap_slots; index
+     * as for ents */
     te_rollup_slot_t *slots;
-    size_t nslots, cap_slots, hour_bytes;
+    size_t nslots, init_slots, cap_slots, hour_bytes;
     te_rollup_slot_t wslot;     /* sparse slots are written through its columns */
     bool hour_full;             /* over its bound: inserts stop feeding it until an advance */
     bool early;                 /* this transaction advanced at the bound already */
@@ -192,10 +193,18 @@ size_t te_rollup_put_varint(unsigned char *p, uint64_t v);
 size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 
 /* Versions of a series' hour in the 1-minute rows (format in
- * rollup_row.c): the generic accumulators write 2, the hour builder 3;
- * 1 to 3 read. */
+ * rollup_row.c): the generic accumulators write 2, the hour builder 4
+ * (3 before it); 1 to 4 read. */
 #define TE_ROLLUP_1M_VERSION 2
 #define TE_ROLLUP_1M_V3 3
+#define TE_ROLLUP_1M_V4 4
+
+/* The most values a small cell of a version-4 field of scale code e
+ * holds (more: a big cell, with its sketch). */
+static inline size_t te_rollup_v4_small(unsigned e)
+{
+    return e ? TE_ROLLUP_CELL_VALS : TE_ROLLUP_VALS;
+}
 
 /* Writes the n <= TE_ROLLUP_VALS values of a small 1-minute cell at p (at
  * most 1 + 10 n bytes: scaled integers where they read back exactly, else

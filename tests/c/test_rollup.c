@@ -574,7 +574,7 @@ static void test_rollup_expire(void **state)
 
 /* The interpolated sketch quantile is within 1% of numpy's definition. */
 typedef struct {
-    double vals[TE_ROLLUP_VALS];
+    double vals[TE_ROLLUP_CELL_VALS];
     int nvals, cells;
 } walked_t;
 
@@ -741,6 +741,93 @@ static void test_1m_v3_format(void **state)
     }
 }
 
+/* Version 4: version 3 where a field of scaled values keeps up to
+ * TE_ROLLUP_CELL_VALS values in a cell (read back exactly), an f64 field
+ * up to TE_ROLLUP_VALS as before; the same bytes read as version 3 put a
+ * cell of 10 scaled values in a sketch, so they differ from there on. */
+static void test_1m_v4_format(void **state)
+{
+    (void)state;
+    double ten[10], tenf[10];
+    for (int i = 0; i < 10; i++) {
+        ten[i] = 0.5 + i;                /* tenths: scale code 2 */
+        tenf[i] = 0.0123456789 * (i + 1); /* f64 */
+    }
+    unsigned char sk_blob[256];
+    size_t sk_len = 0;
+    {
+        te_err_t e0 = {0};
+        te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 2048, &e0);
+        assert_non_null(sk);
+        assert_int_equal(te_sketch_add_all(sk, tenf, 10), 0);
+        unsigned char *enc = NULL;
+        assert_int_equal(te_sketch_encode(sk, &enc, &sk_len), 0);
+        assert_true(sk_len < sizeof(sk_blob));
+        memcpy(sk_blob, enc, sk_len);
+        free(enc);
+        te_sketch_free(sk);
+    }
+    unsigned char blob[512];
+    size_t len = 0;
+    blob[len++] = 4;
+    blob[len++] = 3; /* names: "", "x", "y" */
+    blob[len++] = 0;
+    blob[len++] = 1, blob[len++] = 'x';
+    blob[len++] = 1, blob[len++] = 'y';
+    blob[len++] = 1; /* event minutes: 7 (10 events) */
+    blob[len++] = 7, blob[len++] = 10;
+    /* x: the event minutes, ten tenths: a small cell */
+    blob[len++] = 0;
+    blob[len++] = 2;
+    len += te_rollup_put_scaled(blob + len, ten, 10, 2);
+    /* y: the event minutes, ten f64: a big cell */
+    blob[len++] = 0;
+    blob[len++] = 0;
+    double sum = 0;
+    for (int i = 0; i < 10; i++)
+        sum += tenf[i];
+    double big[3] = {sum, tenf[0], tenf[9]};
+    memcpy(blob + len, big, sizeof(big)); /* little-endian host */
+    len += sizeof(big);
+    blob[len++] = (unsigned char)sk_len;
+    memcpy(blob + len, sk_blob, sk_len);
+    len += sk_len;
+    walked_t w = {0};
+    cells_t t = {0};
+    te_err_t err = {0};
+    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &t, &err), 0);
+    assert_string_equal(t.text, "7::10:0:0\n7:x:10:50:10\n7:y:10:0.679012:0\n");
+    /* the small cell's values themselves, bit for bit */
+    unsigned char one[512] = {4, 2, 0, 1, 'x', 1, 7, 10, 0, 2}; /* names "", "x" */
+    size_t ol = 10;
+    ol += te_rollup_put_scaled(one + ol, ten, 10, 2);
+    assert_int_equal(te_rollup_1m_each(one, ol, keep_cell, &w, &err), 0);
+    assert_int_equal(w.nvals, 10);
+    for (int i = 0; i < 10; i++)
+        assert_memory_equal(&w.vals[i], &ten[i], sizeof(double));
+    /* as version 3 the same bytes are read another way: an error or other cells */
+    blob[0] = 3;
+    cells_t t3 = {0};
+    int rc = te_rollup_1m_each(blob, len, note_cell, &t3, &err);
+    assert_true(rc == TE_EPARSE || strcmp(t3.text, t.text) != 0);
+    blob[0] = 4;
+    for (size_t cut = 0; cut < len; cut++) {
+        cells_t c = {0};
+        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &c, &err), TE_EPARSE);
+    }
+    for (size_t at = 0; at < len; at++) {
+        static const unsigned char repl[] = {0, 1, 2, 9, 32, 33, 59, 60, 0x7f, 0x80, 0xff};
+        for (size_t k = 0; k < sizeof(repl); k++) {
+            unsigned char copy[sizeof(blob)];
+            memcpy(copy, blob, len);
+            copy[at] = repl[k];
+            cells_t c = {0};
+            rc = te_rollup_1m_each(copy, len, note_cell, &c, &err);
+            assert_true(rc == 0 || rc == TE_EPARSE);
+        }
+    }
+}
+
 /* One long transaction (a backfill) of sparse series fills the hour
  * builder's bound: the hours already over are written inside the
  * transaction, and the answers still equal raw ones. */
@@ -841,8 +928,8 @@ static void test_schema5_conversion(void **state)
             int more;
             while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &e1)) > 0) {
                 int64_t n = 0;
-                /* events in time order: every hour from the builder (version 3) */
-                assert_int_equal(((const unsigned char *)blob)[0], 3);
+                /* events in time order: every hour from the builder (version 4) */
+                assert_int_equal(((const unsigned char *)blob)[0], 4);
                 assert_int_equal(te_rollup_1m_each(blob, blen, count_events, &n, &e1), 0);
                 sqlite3_bind_int64(i1, 1, sqlite3_column_int64(q1, 0));
                 sqlite3_bind_int64(i1, 2, sqlite3_column_int64(q1, 1));
@@ -1278,6 +1365,7 @@ int main(void)
         cmocka_unit_test(test_quantile_definition),
         cmocka_unit_test(test_cell_values_round_trip),
         cmocka_unit_test(test_1m_v3_format),
+        cmocka_unit_test(test_1m_v4_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
