@@ -8,7 +8,8 @@
  * One slot per (kind, series, hour) holds the hour as columns: per field,
  * its values and the minute of each; per minute, its events. A slot's
  * first two events stay raw (most series of a busy hour have one or two)
- * and go through columns only at the third or when written. When a
+ * and go through columns only at the third or when written (a slot of one
+ * event is written straight from its fields blob). When a
  * watermark passes an hour, that hour's slots are written at once, in
  * (kind, hour, series) order: each series' hour of minutes is encoded from
  * the columns into the 1-minute pack row of its hour, and each field's
@@ -585,6 +586,77 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     return rc;
 }
 
+/* The 1-hour row of the field named key (len bytes) in the current chunk,
+ * found by its name, else interned and begun (hrow); NULL on ENOMEM. */
+static te_rollup_1h_row_t *hrow_named(struct te_rollup *r, const char *key, size_t len)
+{
+    for (size_t i = 0; i < r->nhrows; i++) {
+        te_rollup_1h_row_t *h = &r->hrows[i];
+        if (h->field_len == len && same_bytes(h->field, key, len))
+            return h;
+    }
+    uint32_t f;
+    return te_rollup_field(r, key, len, &f) < 0 ? NULL : hrow(r, f);
+}
+
+/* slot_write for a slot whose one event is still raw (most slots of a
+ * sparse series): the same rows straight from its fields blob, without
+ * columns, minute lists or sketches (one minute, cells of one value). */
+static int slot_write_one(te_store_t *st, struct te_rollup *r, const slot_t *s, te_err_t *err)
+{
+    const unsigned char *p = s->raw;
+    size_t flen = (size_t)p[1] | (size_t)p[2] << 8;
+    const unsigned char *fields = flen ? p + 3 : NULL;
+    size_t pos = 0, klen, nw = 0;
+    const char *key;
+    double v;
+    while (te_fields_blob_next(fields, flen, &pos, &key, &klen, &v))
+        nw += !isnan(v);
+    if (nw + 1 > TE_ROLLUP_MAX_ROW_NAMES)
+        return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
+                          TE_ROLLUP_MAX_ROW_NAMES);
+    te_rollup_wbuf_t *b = &r->hbuf;
+    b->len = 0;
+    b->oom = false;
+    unsigned char version = TE_ROLLUP_1M_V4, minute[3] = {1, p[0], 1};
+    te_rollup_wb_put(b, &version, 1);
+    te_rollup_wb_varint(b, nw + 1);
+    te_rollup_wb_varint(b, 0);
+    for (pos = 0; te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);)
+        if (!isnan(v)) {
+            te_rollup_wb_varint(b, klen);
+            te_rollup_wb_put(b, key, klen);
+        }
+    te_rollup_wb_put(b, minute, 3); /* one minute, one event */
+    for (pos = 0; te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);)
+        if (!isnan(v) && te_rollup_wb_reserve(b, 12)) {
+            int e = te_rollup_scale_of(&v, 1);
+            b->p[b->len++] = 0; /* the event minutes */
+            b->p[b->len++] = (unsigned char)e;
+            b->len += te_rollup_put_scaled(b->p + b->len, &v, 1, e);
+        }
+    if (b->oom)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    int rc = te_rollup_put_1m_blob(st, r, s->kid, s->sid, s->hour, 1, b->p, b->len, err);
+    if (rc == 0)
+        rc = hrows_at(st, r, s, err);
+    te_rollup_1h_row_t *h = rc == 0 ? hrow(r, 0) : NULL;
+    if (rc == 0 && !h)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (rc == 0)
+        te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = 1}, NULL);
+    for (pos = 0; rc == 0 && te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);) {
+        if (isnan(v))
+            continue;
+        if (!(h = hrow_named(r, key, klen)))
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = 1, .sum = v, .min = v,
+                                                    .max = v},
+                         NULL);
+    }
+    return rc;
+}
+
 /* Empties the columns of r->wslot but keeps them and their positions:
  * the sparse slots written through it come in (kind, hour, series) order,
  * and those of one kind mostly have the same fields in the same order, so
@@ -676,7 +748,9 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
     int rc = 0;
     for (size_t i = keep; i < r->nslots; i++) {
         slot_t *s = &r->slots[i];
-        if (write && rc == 0 && s->nraw) {
+        if (write && rc == 0 && s->nraw == 1) {
+            rc = slot_write_one(st, r, s, err);
+        } else if (write && rc == 0 && s->nraw) {
             /* still raw (a sparse series): written through r->wslot, whose
              * columns serve one such slot after the other */
             slot_t *w = &r->wslot;
