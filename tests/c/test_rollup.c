@@ -659,6 +659,47 @@ static int note_cell(const te_rollup_cell_t *c, void *ud)
     return 0;
 }
 
+/* te_sketch_encode of the n values v into out (cap bytes); returns its length. */
+static size_t encode_sketch(const double *v, size_t n, unsigned char *out, size_t cap)
+{
+    te_err_t err = {0};
+    te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 2048, &err);
+    assert_non_null(sk);
+    assert_int_equal(te_sketch_add_all(sk, v, n), 0);
+    unsigned char *enc = NULL;
+    size_t len = 0;
+    assert_int_equal(te_sketch_encode(sk, &enc, &len), 0);
+    assert_true(len < cap);
+    memcpy(out, enc, len);
+    free(enc);
+    te_sketch_free(sk);
+    return len;
+}
+
+/* Every truncation of the 1-minute blob (len bytes, at most 512) is an
+ * error; a byte changed anywhere reads as an error or as some cells,
+ * never past the end. */
+static void check_damaged_blobs(const unsigned char *blob, size_t len)
+{
+    te_err_t err = {0};
+    for (size_t cut = 0; cut < len; cut++) {
+        cells_t t = {0};
+        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &t, &err), TE_EPARSE);
+    }
+    static const unsigned char repl[] = {0, 1, 2, 9, 32, 33, 59, 60, 0x7f, 0x80, 0xff};
+    unsigned char copy[512];
+    assert_true(len <= sizeof(copy));
+    for (size_t at = 0; at < len; at++) {
+        for (size_t k = 0; k < sizeof(repl); k++) {
+            memcpy(copy, blob, len);
+            copy[at] = repl[k];
+            cells_t t = {0};
+            int rc = te_rollup_1m_each(copy, len, note_cell, &t, &err);
+            assert_true(rc == 0 || rc == TE_EPARSE);
+        }
+    }
+}
+
 /* Version 3 (by column, the minutes once): a field with a value in every
  * event shares the event minutes, one with its own list does not; its
  * scale code covers all its small cells; a big cell carries its sketch.
@@ -668,20 +709,8 @@ static void test_1m_v3_format(void **state)
 {
     (void)state;
     unsigned char sk_blob[256];
-    size_t sk_len = 0;
-    {
-        te_err_t e0 = {0};
-        te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 2048, &e0);
-        assert_non_null(sk);
-        for (int i = 1; i <= 10; i++)
-            assert_int_equal(te_sketch_add(sk, i), 0);
-        unsigned char *enc = NULL;
-        assert_int_equal(te_sketch_encode(sk, &enc, &sk_len), 0);
-        assert_true(sk_len < sizeof(sk_blob));
-        memcpy(sk_blob, enc, sk_len);
-        free(enc);
-        te_sketch_free(sk);
-    }
+    size_t sk_len =
+        encode_sketch((const double[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 10, sk_blob, sizeof(sk_blob));
     unsigned char blob[512];
     size_t len = 0;
     blob[len++] = 3;
@@ -713,21 +742,7 @@ static void test_1m_v3_format(void **state)
     assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &w, &err), 0);
     assert_string_equal(w.text, "3::2:0:0\n7::10:0:0\n3:x:2:4:2\n7:x:10:55:0\n"
                                 "7:y:1:0.0123457:1\n");
-    for (size_t cut = 0; cut < len; cut++) {
-        cells_t t = {0};
-        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &t, &err), TE_EPARSE);
-    }
-    for (size_t at = 0; at < len; at++) {
-        static const unsigned char repl[] = {0, 1, 2, 9, 59, 60, 0x7f, 0x80, 0xff};
-        for (size_t k = 0; k < sizeof(repl); k++) {
-            unsigned char copy[sizeof(blob)];
-            memcpy(copy, blob, len);
-            copy[at] = repl[k];
-            cells_t t = {0};
-            int rc = te_rollup_1m_each(copy, len, note_cell, &t, &err);
-            assert_true(rc == 0 || rc == TE_EPARSE);
-        }
-    }
+    check_damaged_blobs(blob, len);
     /* minutes out of order, a zero count, a field named '' */
     static const unsigned char bad[][12] = {
         {3, 1, 0, 2, 7, 1, 3, 1},
@@ -754,19 +769,7 @@ static void test_1m_v4_format(void **state)
         tenf[i] = 0.0123456789 * (i + 1); /* f64 */
     }
     unsigned char sk_blob[256];
-    size_t sk_len = 0;
-    {
-        te_err_t e0 = {0};
-        te_sketch_t *sk = te_sketch_new(TE_ROLLUP_ACCURACY, 2048, &e0);
-        assert_non_null(sk);
-        assert_int_equal(te_sketch_add_all(sk, tenf, 10), 0);
-        unsigned char *enc = NULL;
-        assert_int_equal(te_sketch_encode(sk, &enc, &sk_len), 0);
-        assert_true(sk_len < sizeof(sk_blob));
-        memcpy(sk_blob, enc, sk_len);
-        free(enc);
-        te_sketch_free(sk);
-    }
+    size_t sk_len = encode_sketch(tenf, 10, sk_blob, sizeof(sk_blob));
     unsigned char blob[512];
     size_t len = 0;
     blob[len++] = 4;
@@ -811,21 +814,7 @@ static void test_1m_v4_format(void **state)
     int rc = te_rollup_1m_each(blob, len, note_cell, &t3, &err);
     assert_true(rc == TE_EPARSE || strcmp(t3.text, t.text) != 0);
     blob[0] = 4;
-    for (size_t cut = 0; cut < len; cut++) {
-        cells_t c = {0};
-        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &c, &err), TE_EPARSE);
-    }
-    for (size_t at = 0; at < len; at++) {
-        static const unsigned char repl[] = {0, 1, 2, 9, 32, 33, 59, 60, 0x7f, 0x80, 0xff};
-        for (size_t k = 0; k < sizeof(repl); k++) {
-            unsigned char copy[sizeof(blob)];
-            memcpy(copy, blob, len);
-            copy[at] = repl[k];
-            cells_t c = {0};
-            rc = te_rollup_1m_each(copy, len, note_cell, &c, &err);
-            assert_true(rc == 0 || rc == TE_EPARSE);
-        }
-    }
+    check_damaged_blobs(blob, len);
 }
 
 /* One long transaction (a backfill) of sparse series fills the hour
