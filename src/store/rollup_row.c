@@ -393,6 +393,11 @@ int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *
     uint64_t nn, nc;
     const char *names[TE_ROLLUP_MAX_ROW_NAMES];
     size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
+    if (len >= 1 && b.p[0] > TE_ROLLUP_1M_V4 && b.p[0] < 0x80)
+        return te_err_set(err, TE_EPARSE,
+                          "rollup: 1-minute row of format %d, newer than this build's %d "
+                          "(written by a newer telemetry-engine: upgrade)",
+                          b.p[0], TE_ROLLUP_1M_V4);
     if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_V4)
         goto bad;
     int version = b.p[0];

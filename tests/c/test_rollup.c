@@ -815,6 +815,10 @@ static void test_1m_v4_format(void **state)
     assert_true(rc == TE_EPARSE || strcmp(t3.text, t.text) != 0);
     blob[0] = 4;
     check_damaged_blobs(blob, len);
+    /* a later format is named as such, not as a damaged row */
+    blob[0] = 5;
+    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &t3, &err), TE_EPARSE);
+    assert_non_null(strstr(err.msg, "format 5, newer than this build's 4"));
 }
 
 /* One long transaction (a backfill) of sparse series fills the hour
