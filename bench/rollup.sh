@@ -29,7 +29,9 @@ T0=$(date +%s.%N)
 OUT=$("$BUILD/bench_rollup" --dir "$T" --events "$EVENTS" --compare "$COMPARE")
 T1=$(date +%s.%N)
 printf '%s\n' "$OUT" | sed 's/^/   /' >&2
-K() { printf '%s\n' "$OUT" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+# KV TEXT KEY: the value of KEY in bench_rollup's key=value lines; K KEY: in $OUT
+KV() { printf '%s\n' "$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+K() { KV "$OUT" "$1"; }
 SECS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.0f", b - a }')
 
 # the overview report over the same 30 days, through the real CLI (median of 3)
@@ -53,8 +55,8 @@ for i in 2 3; do
     mkdir -p "$T/cmp$i"
     O=$("$BUILD/bench_rollup" --dir "$T/cmp$i" --compare "$COMPARE" --compare-only)
     rm -rf "$T/cmp$i"
-    LOSS="$LOSS $(printf '%s\n' "$O" | awk -F= '$1 == "rollup_loss_pct" { print $2 }')"
-    LOSS_CPU="$LOSS_CPU $(printf '%s\n' "$O" | awk -F= '$1 == "rollup_loss_cpu_pct" { print $2 }')"
+    LOSS="$LOSS $(KV "$O" rollup_loss_pct)"
+    LOSS_CPU="$LOSS_CPU $(KV "$O" rollup_loss_cpu_pct)"
 done
 med3() { printf '%s\n' $1 | sort -n | sed -n 2p; }
 span3() { printf '%s\n' $1 | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
@@ -71,9 +73,9 @@ for i in 1 2 3; do
     mkdir -p "$T/nd$i"
     O=$("$BUILD/bench_rollup" --dir "$T/nd$i" --ndjson "$T/gen.ndjson")
     rm -rf "$T/nd$i"
-    ND="$ND $(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_loss_pct" { print $2 }')"
-    ND_CPU="$ND_CPU $(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_loss_cpu_pct" { print $2 }')"
-    ND_ON=$(printf '%s\n' "$O" | awk -F= '$1 == "ndjson_on_per_s" { print $2 }')
+    ND="$ND $(KV "$O" ndjson_loss_pct)"
+    ND_CPU="$ND_CPU $(KV "$O" ndjson_loss_cpu_pct)"
+    ND_ON=$(KV "$O" ndjson_on_per_s)
 done
 printf '   rollup loss on gen.lua events, 3 runs (%%): %s; writer CPU: %s\n' "$ND" "$ND_CPU" >&2
 
