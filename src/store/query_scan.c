@@ -11,6 +11,7 @@
  * gets the same answer, bit for bit, without reading the range's edges
  * again.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "query_int.h"
@@ -131,7 +132,7 @@ int te_query_scan_1m(qctx_t *c, int64_t kid, const seg_t *sg)
             int64_t si;
             if (!te_idmap_get(&c->sidx, x.sid, &si))
                 continue;
-            rc = te_rollup_1m_each(ce->arena + r->off, r->len, add_cell, &x, c->err);
+            rc = te_rollup_1m_each(ce->arena + r->off, r->len, NULL, add_cell, &x, c->err);
         }
         return rc;
     }
@@ -143,6 +144,11 @@ int te_query_scan_1m(qctx_t *c, int64_t kid, const seg_t *sg)
     sqlite3_bind_int64(s, 2, from);
     sqlite3_bind_int64(s, 3, sg->hi);
     te_qcache_entry_t *e = capture_new(c, 1, kid, from, sg->hi);
+    te_rollup_pack_names_t *pn = malloc(sizeof(*pn));
+    unsigned char *xb = NULL; /* a captured blob with its names written out */
+    size_t xcap = 0, xlen;
+    if (!pn)
+        rc = te_err_set(c->err, TE_ENOMEM, "query: out of memory");
     while (rc == 0 && (src = sqlite3_step(s)) == SQLITE_ROW) {
         /* a row packs series of one hour (sql_v7.h); each is captured and
          * added as if it had its own row */
@@ -153,17 +159,25 @@ int te_query_scan_1m(qctx_t *c, int64_t kid, const seg_t *sg)
         size_t blen;
         int more;
         while (rc == 0 &&
-               (more = te_rollup_1m_pack_next(data, dlen, &pos, &x.sid, &blob, &blen, c->err)) != 0) {
+               (more = te_rollup_1m_pack_next(data, dlen, &pos, &x.sid, &blob, &blen, pn,
+                                              c->err)) != 0) {
             if (more < 0) {
                 rc = more;
                 break;
             }
-            capture(c, &e, x.hour, x.sid, blob, blen);
+            if (e && blen && *(const unsigned char *)blob == TE_ROLLUP_1M_V5) {
+                if ((rc = te_rollup_1m_expand(blob, blen, pn, &xb, &xcap, &xlen, c->err)) == 0)
+                    capture(c, &e, x.hour, x.sid, xb, xlen);
+            } else {
+                capture(c, &e, x.hour, x.sid, blob, blen);
+            }
             int64_t si;
-            if (te_idmap_get(&c->sidx, x.sid, &si))
-                rc = te_rollup_1m_each(blob, blen, add_cell, &x, c->err);
+            if (rc == 0 && te_idmap_get(&c->sidx, x.sid, &si))
+                rc = te_rollup_1m_each(blob, blen, pn, add_cell, &x, c->err);
         }
     }
+    free(xb);
+    free(pn);
     if (rc == 0 && src != SQLITE_DONE)
         rc = te_store_sqlerr(c->st, src, c->err, "query rollups");
     capture_end(c, e, rc);

@@ -910,6 +910,7 @@ void te_rollup_close(te_store_t *st)
     te_series_map_free(&r->fmap);
     sqlite3_finalize(r->put1m);
     free(r->pack.b.p);
+    free(r->pack.ref);
     te_rollup_1h_finalize(&r->h1);
     sqlite3_finalize(r->state_st);
     sqlite3_finalize(r->set_w);

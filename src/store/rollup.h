@@ -110,20 +110,51 @@ typedef struct te_rollup_cell {
     size_t sketch_len;
 } te_rollup_cell_t;
 
+/* The version (first byte) of a series' hour whose names are indexes
+ * into its row's names (te_rollup_pack_names_t, te_rollup_1m_expand). */
+#define TE_ROLLUP_1M_V5 5
+
+/* Most field names one rollup_1m row defines for its series (pack format
+ * 2, rollup_row.c). */
+#define TE_ROLLUP_PACK_NAMES 256
+
+/* The names a rollup_1m row has defined so far, as te_rollup_1m_pack_next
+ * passes them (pointers into the row's data, not NUL-terminated); the
+ * series' hours of that row name their fields by index into them
+ * (version 5). */
+typedef struct te_rollup_pack_names {
+    int format;
+    size_t n;
+    const char *name[TE_ROLLUP_PACK_NAMES];
+    size_t len[TE_ROLLUP_PACK_NAMES];
+} te_rollup_pack_names_t;
+
 /* Walks the series of a rollup_1m row's data (schema 7: one or more
- * series' hours of one kind and hour): call with *pos = 0; returns 1 and
- * sets *sid and the series' blob (for te_rollup_1m_each), 0 at the end, or
- * TE_EPARSE for a malformed row. */
+ * series' hours of one kind and hour): call with *pos = 0 and the same pn
+ * throughout; returns 1 and sets *sid and the series' blob (for
+ * te_rollup_1m_each with pn), 0 at the end, or TE_EPARSE for a malformed
+ * row or one of a later format. */
 int te_rollup_1m_pack_next(const void *data, size_t len, size_t *pos, int64_t *sid,
-                           const void **blob, size_t *blob_len, te_err_t *err);
+                           const void **blob, size_t *blob_len, te_rollup_pack_names_t *pn,
+                           te_err_t *err);
 
 /* Called per cell; a non-zero return stops te_rollup_1m_each with it. */
 typedef int (*te_rollup_cell_cb)(const te_rollup_cell_t *c, void *ud);
 
-/* Walks the cells of a rollup_1m data blob in (minute, field) order.
+/* Walks the cells of a rollup_1m data blob in (minute, field) order; pn:
+ * the names of the row it came from (te_rollup_1m_pack_next), NULL for a
+ * blob that holds its own names (versions 1 to 4, te_rollup_1m_expand).
  * Returns 0, cb's code, or TE_EPARSE for a malformed blob. */
-int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
-                      te_err_t *err);
+int te_rollup_1m_each(const void *blob, size_t len, const te_rollup_pack_names_t *pn,
+                      te_rollup_cell_cb cb, void *ud, te_err_t *err);
+
+/* The same cells as a blob that holds its own names, for a copy that
+ * outlives its row (the query cache): a version-5 blob (names by index
+ * into pn) rewritten as version 4, others copied, into *buf (*cap bytes,
+ * grown with realloc; the caller frees it, also after a failure), *out_len
+ * bytes. Returns 0, TE_ENOMEM or TE_EPARSE. */
+int te_rollup_1m_expand(const void *blob, size_t len, const te_rollup_pack_names_t *pn,
+                        unsigned char **buf, size_t *cap, size_t *out_len, te_err_t *err);
 
 /* The p-quantile (p in [0, 1]) with the raw query's definition (linear
  * interpolation between the closest ranks, rank = p * (n - 1)), estimated

@@ -455,7 +455,7 @@ static size_t col_cells(const uint8_t *cm, size_t n, uint8_t m[60], uint32_t cn[
 }
 
 /* Writes slot s's rows: its hour into the 1-minute pack row being filled
- * (version 4, rollup_row.c: column by column), and into the chunk's
+ * (version 5, rollup_row.c: column by column), and into the chunk's
  * 1-hour rows (hrows) the hour's event count and each column's n, sum,
  * min, max and sketch. */
 static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *err)
@@ -490,19 +490,12 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     }
     /* names: '' (index 0), then the columns */
-    b->len = 0;
-    b->oom = false;
-    unsigned char version = TE_ROLLUP_1M_V4;
-    te_rollup_wb_put(b, &version, 1);
-    te_rollup_wb_varint(b, nw + 1);
-    te_rollup_wb_varint(b, 0);
-    for (size_t j = 0; j < s->ncols; j++) {
-        uint32_t f = s->cols[j].field;
-        if (!s->cols[j].n)
-            continue;
-        te_rollup_wb_varint(b, r->flens[f]);
-        te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
-    }
+    uint32_t fids[TE_ROLLUP_MAX_ROW_NAMES];
+    for (size_t j = 0, k = 0; j < s->ncols; j++)
+        if (s->cols[j].n)
+            fids[k++] = s->cols[j].field;
+    if (rc == 0)
+        rc = te_rollup_1m_head(st, r, b, s->kid, s->hour, fids, nw, err);
     /* the event minutes and counts */
     uint32_t ev[60], en[60], cn[60];
     uint8_t em[60], m[60];
@@ -586,19 +579,6 @@ static int slot_write(te_store_t *st, struct te_rollup *r, slot_t *s, te_err_t *
     return rc;
 }
 
-/* The 1-hour row of the field named key (len bytes) in the current chunk,
- * found by its name, else interned and begun (hrow); NULL on ENOMEM. */
-static te_rollup_1h_row_t *hrow_named(struct te_rollup *r, const char *key, size_t len)
-{
-    for (size_t i = 0; i < r->nhrows; i++) {
-        te_rollup_1h_row_t *h = &r->hrows[i];
-        if (h->field_len == len && same_bytes(h->field, key, len))
-            return h;
-    }
-    uint32_t f;
-    return te_rollup_field(r, key, len, &f) < 0 ? NULL : hrow(r, f);
-}
-
 /* slot_write for a slot whose one event is still raw (most slots of a
  * sparse series): the same rows straight from its fields blob, without
  * columns, minute lists or sketches (one minute, cells of one value). */
@@ -616,17 +596,15 @@ static int slot_write_one(te_store_t *st, struct te_rollup *r, const slot_t *s, 
         return te_err_set(err, TE_ETOOBIG, "rollup: more than %d fields in one series",
                           TE_ROLLUP_MAX_ROW_NAMES);
     te_rollup_wbuf_t *b = &r->hbuf;
-    b->len = 0;
-    b->oom = false;
-    unsigned char version = TE_ROLLUP_1M_V4, minute[3] = {1, p[0], 1};
-    te_rollup_wb_put(b, &version, 1);
-    te_rollup_wb_varint(b, nw + 1);
-    te_rollup_wb_varint(b, 0);
+    uint32_t fids[TE_ROLLUP_MAX_ROW_NAMES];
+    nw = 0;
     for (pos = 0; te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);)
-        if (!isnan(v)) {
-            te_rollup_wb_varint(b, klen);
-            te_rollup_wb_put(b, key, klen);
-        }
+        if (!isnan(v) && te_rollup_field(r, key, klen, &fids[nw++]) < 0)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    int rc = te_rollup_1m_head(st, r, b, s->kid, s->hour, fids, nw, err);
+    if (rc)
+        return rc;
+    unsigned char minute[3] = {1, p[0], 1};
     te_rollup_wb_put(b, minute, 3); /* one minute, one event */
     for (pos = 0; te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);)
         if (!isnan(v) && te_rollup_wb_reserve(b, 12)) {
@@ -637,7 +615,7 @@ static int slot_write_one(te_store_t *st, struct te_rollup *r, const slot_t *s, 
         }
     if (b->oom)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    int rc = te_rollup_put_1m_blob(st, r, s->kid, s->sid, s->hour, 1, b->p, b->len, err);
+    rc = te_rollup_put_1m_blob(st, r, s->kid, s->sid, s->hour, 1, b->p, b->len, err);
     if (rc == 0)
         rc = hrows_at(st, r, s, err);
     te_rollup_1h_row_t *h = rc == 0 ? hrow(r, 0) : NULL;
@@ -645,10 +623,11 @@ static int slot_write_one(te_store_t *st, struct te_rollup *r, const slot_t *s, 
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (rc == 0)
         te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = 1}, NULL);
+    size_t k = 0;
     for (pos = 0; rc == 0 && te_fields_blob_next(fields, flen, &pos, &key, &klen, &v);) {
         if (isnan(v))
             continue;
-        if (!(h = hrow_named(r, key, klen)))
+        if (!(h = hrow(r, fids[k++])))
             return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         te_rollup_1h_add(h, &(te_rollup_1h_entry_t){.sid = s->sid, .n = 1, .sum = v, .min = v,
                                                     .max = v},

@@ -103,6 +103,13 @@ typedef struct te_rollup_pack {
     int64_t kid, hour, n;
     te_rollup_wbuf_t b;
     bool open;
+    /* the field names this row defines (format 2): name i + 1 of the row
+     * is field defs[i]; field f is defined when ref[f] < ndefs and
+     * defs[ref[f]] == f (nothing to clear when a row begins) */
+    uint32_t defs[TE_ROLLUP_PACK_NAMES];
+    size_t ndefs;
+    uint16_t *ref;
+    size_t cap_ref;
 } te_rollup_pack_t;
 
 struct te_rollup {
@@ -193,11 +200,12 @@ size_t te_rollup_put_varint(unsigned char *p, uint64_t v);
 size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 
 /* Versions of a series' hour in the 1-minute rows (format in
- * rollup_row.c): the generic accumulators write 2, the hour builder 4
- * (3 before it); 1 to 4 read. */
+ * rollup_row.c): the generic accumulators write 2, the hour builder 5
+ * (4 when its names do not fit its pack row; 3 before); 1 to 5 read. */
 #define TE_ROLLUP_1M_VERSION 2
 #define TE_ROLLUP_1M_V3 3
 #define TE_ROLLUP_1M_V4 4
+/* TE_ROLLUP_1M_V5: rollup.h */
 
 /* The most values a small cell of a version-4 field of scale code e
  * holds (more: a big cell, with its sketch). */
@@ -255,6 +263,17 @@ int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int6
                           int64_t hour, int64_t events, const void *blob, size_t len,
                           te_err_t *err);
 int te_rollup_put_1m_end(te_store_t *st, struct te_rollup *r, te_err_t *err);
+
+/* Begins the blob of a series' hour of (kid, hour) in b (emptied): its
+ * version and names, '' then fields fids[0, n). Version 5 names them by
+ * index into the pack row's names, defining the new ones there; the pack
+ * row is opened for (kid, hour) first, writing the row open before (of
+ * another kind or hour, or with too many names). Version 4 (names written
+ * out) when they do not fit one row. The blob must go to
+ * te_rollup_put_1m_blob before anything else is added to the pack.
+ * Returns 0 or TE_E*. */
+int te_rollup_1m_head(te_store_t *st, struct te_rollup *r, te_rollup_wbuf_t *b, int64_t kid,
+                      int64_t hour, const uint32_t *fids, size_t n, te_err_t *err);
 
 /* Appends a series' encoded hour to pack p (begun with kid and hour when
  * not open); failures latch in p->b.oom. */

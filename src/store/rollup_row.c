@@ -338,7 +338,7 @@ static bool rb_minutes(rbuf_t *b, uint8_t *m, uint64_t *n, size_t *count)
     return true;
 }
 
-/* The cells of a version-3 or 4 blob after its names (format above): 0,
+/* The cells of a version-3, 4 or 5 blob after its names (format above): 0,
  * cb's code, or 0 with *bad set for a malformed blob. */
 static int each_v3(rbuf_t *b, int version, const char *const *names, const size_t *lens,
                    size_t nn, te_rollup_cell_cb cb, void *ud, bool *bad)
@@ -371,7 +371,7 @@ static int each_v3(rbuf_t *b, int version, const char *const *names, const size_
         if (b->pos >= b->len || b->p[b->pos] > 1 + MAX_SCALE)
             return 0;
         unsigned e = b->p[b->pos++];
-        uint64_t small = version == TE_ROLLUP_1M_V4 ? te_rollup_v4_small(e) : TE_ROLLUP_VALS;
+        uint64_t small = version >= TE_ROLLUP_1M_V4 ? te_rollup_v4_small(e) : TE_ROLLUP_VALS;
         for (size_t i = 0; i < nc; i++) {
             te_rollup_cell_t c = {.minute = cm[i], .field = names[f], .field_len = lens[f],
                                   .n = (int64_t)cn[i]};
@@ -386,32 +386,52 @@ static int each_v3(rbuf_t *b, int version, const char *const *names, const size_
     return 0;
 }
 
-int te_rollup_1m_each(const void *blob, size_t len, te_rollup_cell_cb cb, void *ud,
-                      te_err_t *err)
+/* The names of a blob of version v at b (b->pos after the version byte):
+ * written out, or for version 5 indexes into pn ('' is 0, pn's names 1
+ * on). False for a malformed list. */
+static bool rb_names(rbuf_t *b, int v, const te_rollup_pack_names_t *pn, const char **names,
+                     size_t *lens, uint64_t *nn)
+{
+    if (!rb_varint(b, nn) || *nn > TE_ROLLUP_MAX_ROW_NAMES || (v == TE_ROLLUP_1M_V5 && !pn))
+        return false;
+    for (uint64_t i = 0; i < *nn; i++) {
+        uint64_t l;
+        if (!rb_varint(b, &l))
+            return false;
+        if (v == TE_ROLLUP_1M_V5) {
+            if (l > pn->n)
+                return false;
+            names[i] = l ? pn->name[l - 1] : "";
+            lens[i] = l ? pn->len[l - 1] : 0;
+            continue;
+        }
+        if (l > b->len - b->pos)
+            return false;
+        names[i] = (const char *)b->p + b->pos;
+        lens[i] = (size_t)l;
+        b->pos += l;
+    }
+    return true;
+}
+
+int te_rollup_1m_each(const void *blob, size_t len, const te_rollup_pack_names_t *pn,
+                      te_rollup_cell_cb cb, void *ud, te_err_t *err)
 {
     rbuf_t b = {blob, len, 0};
     uint64_t nn, nc;
     const char *names[TE_ROLLUP_MAX_ROW_NAMES];
     size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
-    if (len >= 1 && b.p[0] > TE_ROLLUP_1M_V4 && b.p[0] < 0x80)
+    if (len >= 1 && b.p[0] > TE_ROLLUP_1M_V5 && b.p[0] < 0x80)
         return te_err_set(err, TE_EPARSE,
                           "rollup: 1-minute row of format %d, newer than this build's %d "
                           "(written by a newer telemetry-engine: upgrade)",
-                          b.p[0], TE_ROLLUP_1M_V4);
-    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_V4)
+                          b.p[0], TE_ROLLUP_1M_V5);
+    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_V5)
         goto bad;
     int version = b.p[0];
     b.pos = 1;
-    if (!rb_varint(&b, &nn) || nn > TE_ROLLUP_MAX_ROW_NAMES)
+    if (!rb_names(&b, version, pn, names, lens, &nn))
         goto bad;
-    for (uint64_t i = 0; i < nn; i++) {
-        uint64_t l;
-        if (!rb_varint(&b, &l) || l > b.len - b.pos)
-            goto bad;
-        names[i] = (const char *)b.p + b.pos;
-        lens[i] = (size_t)l;
-        b.pos += l;
-    }
     if (version >= TE_ROLLUP_1M_V3) {
         bool malformed;
         int rc = each_v3(&b, version, names, lens, (size_t)nn, cb, ud, &malformed);
@@ -531,30 +551,94 @@ int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t s
 
 /* ---------- 1-minute pack rows: series of one (kind, hour) ---------- */
 
-/* data = u8 format (1) | entries to the end: varint series id, varint
- * length, that series' packed hour (the blob above). Rows hold series up
- * to PACK_BYTES; a series' hour may be in several rows (readers add them
- * up: sql_v7.h). */
-#define PACK_FORMAT 1
+/* data = u8 format | entries to the end. Format 1: varint series id,
+ * varint length, that series' packed hour (the blob above). Format 2
+ * (what this build writes): varint tag; tag & 1 = 0: a series, id tag >>
+ * 1, then varint length and blob as in format 1; tag & 1 = 1: a field
+ * name of tag >> 1 bytes (1 or more) follows, the row's next name (1, 2,
+ * ...; at most TE_ROLLUP_PACK_NAMES). A version-5 blob names its fields
+ * by those numbers (0 is ''): a series of a sparse kind, one event in its
+ * hour, no longer carries ~50 bytes of names it shares with the rest of
+ * the row. Rows hold series up to PACK_BYTES; a series' hour may be in
+ * several rows (readers add them up: sql_v7.h). */
+#define PACK_FORMAT 2
 #define PACK_BYTES (32u << 10)
+
+static void pack_open(te_rollup_pack_t *p, int64_t kid, int64_t hour)
+{
+    p->kid = kid;
+    p->hour = hour;
+    p->n = 0;
+    p->b.len = 0;
+    p->b.oom = false;
+    p->ndefs = 0;
+    unsigned char f = PACK_FORMAT;
+    te_rollup_wb_put(&p->b, &f, 1);
+    p->open = true;
+}
 
 void te_rollup_pack_add(te_rollup_pack_t *p, int64_t kid, int64_t hour, int64_t sid,
                         int64_t events, const void *blob, size_t len)
 {
-    if (!p->open) {
-        p->kid = kid;
-        p->hour = hour;
-        p->n = 0;
-        p->b.len = 0;
-        p->b.oom = false;
-        unsigned char f = PACK_FORMAT;
-        te_rollup_wb_put(&p->b, &f, 1);
-        p->open = true;
-    }
-    te_rollup_wb_varint(&p->b, (uint64_t)sid);
+    if (!p->open)
+        pack_open(p, kid, hour);
+    te_rollup_wb_varint(&p->b, (uint64_t)sid << 1);
     te_rollup_wb_varint(&p->b, len);
     te_rollup_wb_put(&p->b, blob, len);
     p->n += events;
+}
+
+static inline bool pack_has(const te_rollup_pack_t *p, uint32_t f)
+{
+    return f < p->cap_ref && p->ref[f] < p->ndefs && p->defs[p->ref[f]] == f;
+}
+
+int te_rollup_1m_head(te_store_t *st, struct te_rollup *r, te_rollup_wbuf_t *b, int64_t kid,
+                      int64_t hour, const uint32_t *fids, size_t n, te_err_t *err)
+{
+    te_rollup_pack_t *p = &r->pack;
+    int rc = 0;
+    size_t fresh = 0;
+    if (p->open && (p->kid != kid || p->hour != hour))
+        rc = te_rollup_pack_write(st, r->put1m, p, err);
+    for (size_t i = 0; p->open && i < n; i++)
+        fresh += !pack_has(p, fids[i]);
+    if (rc == 0 && p->open && p->ndefs + fresh > TE_ROLLUP_PACK_NAMES && n <= TE_ROLLUP_PACK_NAMES)
+        rc = te_rollup_pack_write(st, r->put1m, p, err); /* a fresh row has room */
+    if (rc)
+        return rc;
+    if (!p->open)
+        pack_open(p, kid, hour);
+    b->len = 0;
+    b->oom = false;
+    unsigned char v = n <= TE_ROLLUP_PACK_NAMES ? TE_ROLLUP_1M_V5 : TE_ROLLUP_1M_V4;
+    te_rollup_wb_put(b, &v, 1);
+    te_rollup_wb_varint(b, n + 1);
+    te_rollup_wb_varint(b, 0);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t f = fids[i];
+        if (v == TE_ROLLUP_1M_V4) {
+            te_rollup_wb_varint(b, r->flens[f]);
+            te_rollup_wb_put(b, r->fnames[f], r->flens[f]);
+            continue;
+        }
+        if (!pack_has(p, f)) {
+            if (f >= p->cap_ref) {
+                size_t ncap = r->cap_fields > f ? r->cap_fields : (size_t)f + 1;
+                uint16_t *nr = realloc(p->ref, ncap * sizeof(*nr));
+                if (!nr)
+                    return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+                p->ref = nr;
+                p->cap_ref = ncap;
+            }
+            p->ref[f] = (uint16_t)p->ndefs;
+            p->defs[p->ndefs++] = f;
+            te_rollup_wb_varint(&p->b, (uint64_t)r->flens[f] << 1 | 1);
+            te_rollup_wb_put(&p->b, r->fnames[f], r->flens[f]);
+        }
+        te_rollup_wb_varint(b, (uint64_t)p->ref[f] + 1);
+    }
+    return 0;
 }
 
 int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p, te_err_t *err)
@@ -596,29 +680,82 @@ int te_rollup_put_1m_end(te_store_t *st, struct te_rollup *r, te_err_t *err)
 }
 
 int te_rollup_1m_pack_next(const void *data, size_t len, size_t *pos, int64_t *sid,
-                           const void **blob, size_t *blob_len, te_err_t *err)
+                           const void **blob, size_t *blob_len, te_rollup_pack_names_t *pn,
+                           te_err_t *err)
 {
     rbuf_t b = {data, len, *pos};
     if (b.pos == 0) {
-        if (len < 1 || b.p[0] != PACK_FORMAT)
+        if (len >= 1 && b.p[0] > PACK_FORMAT && b.p[0] < 0x80)
+            return te_err_set(err, TE_EPARSE,
+                              "rollup: 1-minute row of format %d, newer than this build's %d "
+                              "(written by a newer telemetry-engine: upgrade)",
+                              b.p[0], PACK_FORMAT);
+        if (len < 1 || b.p[0] < 1 || b.p[0] > PACK_FORMAT)
             goto bad;
+        pn->format = b.p[0];
+        pn->n = 0;
         b.pos = 1;
     }
-    if (b.pos == b.len) {
-        *pos = b.pos;
-        return 0;
+    for (;;) {
+        if (b.pos == b.len) {
+            *pos = b.pos;
+            return 0;
+        }
+        uint64_t tag, l;
+        if (!rb_varint(&b, &tag))
+            goto bad;
+        if (pn->format == 1 || !(tag & 1)) {
+            if (pn->format > 1)
+                tag >>= 1;
+            if (tag > INT64_MAX || !rb_varint(&b, &l) || l > b.len - b.pos)
+                goto bad;
+            *sid = (int64_t)tag;
+            *blob = b.p + b.pos;
+            *blob_len = (size_t)l;
+            *pos = b.pos + (size_t)l;
+            return 1;
+        }
+        l = tag >> 1; /* a name */
+        if (l == 0 || l > b.len - b.pos || pn->n == TE_ROLLUP_PACK_NAMES)
+            goto bad;
+        pn->name[pn->n] = (const char *)b.p + b.pos;
+        pn->len[pn->n++] = (size_t)l;
+        b.pos += (size_t)l;
     }
-    uint64_t id, l;
-    if (!rb_varint(&b, &id) || id > INT64_MAX || !rb_varint(&b, &l) || l > b.len - b.pos)
-        goto bad;
-    *sid = (int64_t)id;
-    *blob = b.p + b.pos;
-    *blob_len = (size_t)l;
-    *pos = b.pos + (size_t)l;
-    return 1;
 bad:
     return te_err_set(err, TE_EPARSE, "rollup: bad 1-minute row at byte %zu (run `db check`)",
                       b.pos);
+}
+
+int te_rollup_1m_expand(const void *blob, size_t len, const te_rollup_pack_names_t *pn,
+                        unsigned char **buf, size_t *cap, size_t *out_len, te_err_t *err)
+{
+    rbuf_t b = {blob, len, 1};
+    te_rollup_wbuf_t w = {.p = *buf, .cap = *cap};
+    const char *names[TE_ROLLUP_MAX_ROW_NAMES];
+    size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
+    uint64_t nn = 0;
+    if (len >= 1 && b.p[0] != TE_ROLLUP_1M_V5) {
+        te_rollup_wb_put(&w, blob, len);
+    } else if (len >= 1 && rb_names(&b, TE_ROLLUP_1M_V5, pn, names, lens, &nn)) {
+        unsigned char v = TE_ROLLUP_1M_V4;
+        te_rollup_wb_put(&w, &v, 1);
+        te_rollup_wb_varint(&w, nn);
+        for (uint64_t i = 0; i < nn; i++) {
+            te_rollup_wb_varint(&w, lens[i]);
+            te_rollup_wb_put(&w, names[i], lens[i]);
+        }
+        te_rollup_wb_put(&w, b.p + b.pos, b.len - b.pos);
+    } else {
+        return te_err_set(err, TE_EPARSE, "rollup: bad 1-minute row at byte %zu (run `db check`)",
+                          len ? b.pos : 0);
+    }
+    *buf = w.p; /* grown or not: the caller's to free */
+    *cap = w.cap;
+    if (w.oom)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    *out_len = w.len;
+    return 0;
 }
 
 /* ---------- schema 6 -> 7 ---------- */

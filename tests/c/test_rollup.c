@@ -627,20 +627,20 @@ static void test_cell_values_round_trip(void **state)
             }
             walked_t w = {0};
             te_err_t err = {0};
-            assert_int_equal(te_rollup_1m_each(blob, len, keep_cell, &w, &err), 0);
+            assert_int_equal(te_rollup_1m_each(blob, len, NULL, keep_cell, &w, &err), 0);
             assert_int_equal(w.cells, 2);
             assert_int_equal(w.nvals, ns[t]);
             assert_memory_equal(w.vals, cases[t], (size_t)ns[t] * sizeof(double));
             if (version == 2 && t < 3) /* short decimals take under 8 bytes a value */
                 assert_true(len - 12 < (size_t)ns[t] * 8);
             /* a truncated row is an error, never a read past the end */
-            assert_int_equal(te_rollup_1m_each(blob, len - 1, keep_cell, &w, &err), TE_EPARSE);
+            assert_int_equal(te_rollup_1m_each(blob, len - 1, NULL, keep_cell, &w, &err), TE_EPARSE);
         }
     }
     unsigned char bad[] = {2, 2, 0, 1, 'x', 1, 5, 1, 1, 9, 0};
     te_err_t err = {0};
     walked_t w = {0};
-    assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), keep_cell, &w, &err), TE_EPARSE);
+    assert_int_equal(te_rollup_1m_each(bad, sizeof(bad), NULL, keep_cell, &w, &err), TE_EPARSE);
 }
 
 /* Collects the cells of a walk as "minute:field:n:sum" lines. */
@@ -684,7 +684,7 @@ static void check_damaged_blobs(const unsigned char *blob, size_t len)
     te_err_t err = {0};
     for (size_t cut = 0; cut < len; cut++) {
         cells_t t = {0};
-        assert_int_equal(te_rollup_1m_each(blob, cut, note_cell, &t, &err), TE_EPARSE);
+        assert_int_equal(te_rollup_1m_each(blob, cut, NULL, note_cell, &t, &err), TE_EPARSE);
     }
     static const unsigned char repl[] = {0, 1, 2, 9, 32, 33, 59, 60, 0x7f, 0x80, 0xff};
     unsigned char copy[512];
@@ -694,7 +694,7 @@ static void check_damaged_blobs(const unsigned char *blob, size_t len)
             memcpy(copy, blob, len);
             copy[at] = repl[k];
             cells_t t = {0};
-            int rc = te_rollup_1m_each(copy, len, note_cell, &t, &err);
+            int rc = te_rollup_1m_each(copy, len, NULL, note_cell, &t, &err);
             assert_true(rc == 0 || rc == TE_EPARSE);
         }
     }
@@ -739,7 +739,7 @@ static void test_1m_v3_format(void **state)
     len += 8;
     cells_t w = {0};
     te_err_t err = {0};
-    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &w, &err), 0);
+    assert_int_equal(te_rollup_1m_each(blob, len, NULL, note_cell, &w, &err), 0);
     assert_string_equal(w.text, "3::2:0:0\n7::10:0:0\n3:x:2:4:2\n7:x:10:55:0\n"
                                 "7:y:1:0.0123457:1\n");
     check_damaged_blobs(blob, len);
@@ -752,7 +752,7 @@ static void test_1m_v3_format(void **state)
     static const size_t bad_len[] = {8, 6, 9};
     for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
         cells_t t = {0};
-        assert_int_equal(te_rollup_1m_each(bad[i], bad_len[i], note_cell, &t, &err), TE_EPARSE);
+        assert_int_equal(te_rollup_1m_each(bad[i], bad_len[i], NULL, note_cell, &t, &err), TE_EPARSE);
     }
 }
 
@@ -798,27 +798,27 @@ static void test_1m_v4_format(void **state)
     walked_t w = {0};
     cells_t t = {0};
     te_err_t err = {0};
-    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &t, &err), 0);
+    assert_int_equal(te_rollup_1m_each(blob, len, NULL, note_cell, &t, &err), 0);
     assert_string_equal(t.text, "7::10:0:0\n7:x:10:50:10\n7:y:10:0.679012:0\n");
     /* the small cell's values themselves, bit for bit */
     unsigned char one[512] = {4, 2, 0, 1, 'x', 1, 7, 10, 0, 2}; /* names "", "x" */
     size_t ol = 10;
     ol += te_rollup_put_scaled(one + ol, ten, 10, 2);
-    assert_int_equal(te_rollup_1m_each(one, ol, keep_cell, &w, &err), 0);
+    assert_int_equal(te_rollup_1m_each(one, ol, NULL, keep_cell, &w, &err), 0);
     assert_int_equal(w.nvals, 10);
     for (int i = 0; i < 10; i++)
         assert_memory_equal(&w.vals[i], &ten[i], sizeof(double));
     /* as version 3 the same bytes are read another way: an error or other cells */
     blob[0] = 3;
     cells_t t3 = {0};
-    int rc = te_rollup_1m_each(blob, len, note_cell, &t3, &err);
+    int rc = te_rollup_1m_each(blob, len, NULL, note_cell, &t3, &err);
     assert_true(rc == TE_EPARSE || strcmp(t3.text, t.text) != 0);
     blob[0] = 4;
     check_damaged_blobs(blob, len);
     /* a later format is named as such, not as a damaged row */
-    blob[0] = 5;
-    assert_int_equal(te_rollup_1m_each(blob, len, note_cell, &t3, &err), TE_EPARSE);
-    assert_non_null(strstr(err.msg, "format 5, newer than this build's 4"));
+    blob[0] = 6;
+    assert_int_equal(te_rollup_1m_each(blob, len, NULL, note_cell, &t3, &err), TE_EPARSE);
+    assert_non_null(strstr(err.msg, "format 6, newer than this build's 5"));
 }
 
 /* One long transaction (a backfill) of sparse series fills the hour
@@ -914,16 +914,23 @@ static void test_schema5_conversion(void **state)
                                             -1, &i1, NULL),
                          SQLITE_OK);
         te_err_t e1 = {0};
+        te_rollup_pack_names_t pn;
+        unsigned char *xb = NULL;
+        size_t xcap = 0;
         while (sqlite3_step(q1) == SQLITE_ROW) {
             const void *data = sqlite3_column_blob(q1, 2), *blob;
             size_t dlen = (size_t)sqlite3_column_bytes(q1, 2), pos = 0, blen;
             int64_t sid;
             int more;
-            while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &e1)) > 0) {
+            while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &pn,
+                                                  &e1)) > 0) {
                 int64_t n = 0;
-                /* events in time order: every hour from the builder (version 4) */
-                assert_int_equal(((const unsigned char *)blob)[0], 4);
-                assert_int_equal(te_rollup_1m_each(blob, blen, count_events, &n, &e1), 0);
+                /* events in time order: every hour from the builder (version 5) */
+                assert_int_equal(((const unsigned char *)blob)[0], 5);
+                assert_int_equal(te_rollup_1m_each(blob, blen, &pn, count_events, &n, &e1), 0);
+                /* schema 6 kept an hour per row, its names written out */
+                assert_int_equal(te_rollup_1m_expand(blob, blen, &pn, &xb, &xcap, &blen, &e1), 0);
+                blob = xb;
                 sqlite3_bind_int64(i1, 1, sqlite3_column_int64(q1, 0));
                 sqlite3_bind_int64(i1, 2, sqlite3_column_int64(q1, 1));
                 sqlite3_bind_int64(i1, 3, sid);
@@ -936,6 +943,7 @@ static void test_schema5_conversion(void **state)
         }
         sqlite3_finalize(q1);
         sqlite3_finalize(i1);
+        free(xb);
     }
     int64_t rows1m = sql_int(f->st, "SELECT count(*) FROM rollup_1m");
     assert_true(sql_int(f->st, "SELECT count(*) FROM old1m") > rows1m); /* series a row */
@@ -1254,39 +1262,213 @@ static void test_1h_row_format(void **state)
     te_sketch_free(sk);
 }
 
-/* 1-minute pack rows: series walked in order; malformed rows are errors. */
+/* 1-minute pack rows: series walked in order, names defined in the row
+ * (format 2) and referred to by version-5 blobs; format 1 still read;
+ * malformed rows are errors. */
 static void test_1m_pack_format(void **state)
 {
     (void)state;
     te_rollup_pack_t p = {0};
+    te_rollup_pack_names_t pn;
     const unsigned char a[] = {1, 2, 3}, b[] = {9};
     te_rollup_pack_add(&p, 1, 0, 7, 2, a, sizeof(a));
     te_rollup_pack_add(&p, 1, 0, 300, 1, b, sizeof(b));
     assert_true(p.open && !p.b.oom);
     assert_int_equal(p.n, 3);
+    assert_int_equal(p.b.p[0], 2);
     size_t pos = 0, blen;
     int64_t sid;
     const void *blob;
     te_err_t err = {0};
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 1);
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
     assert_true(sid == 7 && blen == 3 && memcmp(blob, a, 3) == 0);
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 1);
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
     assert_true(sid == 300 && blen == 1 && memcmp(blob, b, 1) == 0);
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &err), 0);
+    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 0);
     for (size_t cut = 0; cut + 1 < p.b.len; cut++) { /* truncated: never a read past the end */
         int rc;
         pos = 0;
-        while ((rc = te_rollup_1m_pack_next(p.b.p, cut + 1, &pos, &sid, &blob, &blen, &err)) > 0)
+        while ((rc = te_rollup_1m_pack_next(p.b.p, cut + 1, &pos, &sid, &blob, &blen, &pn,
+                                            &err)) > 0)
             ;
         /* the cuts after the format byte and after the first series are whole rows */
         if (cut + 1 != 1 && cut + 1 != 1 + 1 + 1 + 3)
             assert_int_equal(rc, TE_EPARSE);
     }
-    unsigned char bad = 2; /* unknown format */
+    /* format 2 by hand: names "x" and "lat" defined, a version-5 blob
+     * naming '' and "lat" (events at minute 7: one; lat 42), then one
+     * naming "x" (minute 3: one; x 5) */
+    unsigned char row[64] = {2, 1 << 1 | 1, 'x', 3 << 1 | 1, 'l', 'a', 't', 7 << 1, 10,
+                             5, 2, 0, 2, 1, 7, 1, 0, 1, 84,
+                             9 << 1, 10, 5, 2, 0, 1, 1, 3, 1, 0, 1, 10};
+    size_t rl = 31;
+    const char *want[2] = {"7::1:0:0\n7:lat:1:42:1\n", "3::1:0:0\n3:x:1:5:1\n"};
+    unsigned char *xb = NULL;
+    size_t xcap = 0, xlen;
     pos = 0;
-    assert_int_equal(te_rollup_1m_pack_next(&bad, 1, &pos, &sid, &blob, &blen, &err), TE_EPARSE);
-    assert_non_null(strstr(err.msg, "1-minute row"));
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(te_rollup_1m_pack_next(row, rl, &pos, &sid, &blob, &blen, &pn, &err), 1);
+        assert_true(sid == (k ? 9 : 7) && pn.n == 2);
+        cells_t t = {0}, tx = {0};
+        assert_int_equal(te_rollup_1m_each(blob, blen, &pn, note_cell, &t, &err), 0);
+        assert_string_equal(t.text, want[k]);
+        /* without the row's names: an error, never a guess */
+        assert_int_equal(te_rollup_1m_each(blob, blen, NULL, note_cell, &tx, &err), TE_EPARSE);
+        /* written out as version 4: the same cells on its own */
+        assert_int_equal(te_rollup_1m_expand(blob, blen, &pn, &xb, &xcap, &xlen, &err), 0);
+        assert_int_equal(xb[0], 4);
+        memset(&tx, 0, sizeof(tx));
+        assert_int_equal(te_rollup_1m_each(xb, xlen, NULL, note_cell, &tx, &err), 0);
+        assert_string_equal(tx.text, want[k]);
+    }
+    assert_int_equal(te_rollup_1m_pack_next(row, rl, &pos, &sid, &blob, &blen, &pn, &err), 0);
+    /* a reference past the names defined so far, an empty name */
+    row[12] = 3;
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(row, rl, &pos, &sid, &blob, &blen, &pn, &err), 1);
+    cells_t t = {0};
+    assert_int_equal(te_rollup_1m_each(blob, blen, &pn, note_cell, &t, &err), TE_EPARSE);
+    assert_int_equal(te_rollup_1m_expand(blob, blen, &pn, &xb, &xcap, &xlen, &err), TE_EPARSE);
+    row[12] = 2;
+    unsigned char empty[] = {2, 0 << 1 | 1, 7 << 1, 1, 5};
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(empty, sizeof(empty), &pos, &sid, &blob, &blen, &pn,
+                                            &err),
+                     TE_EPARSE);
+    for (size_t cut = 1; cut < rl; cut++) { /* truncations, with names in them */
+        int rc;
+        pos = 0;
+        while ((rc = te_rollup_1m_pack_next(row, cut, &pos, &sid, &blob, &blen, &pn, &err)) > 0)
+            ;
+        /* whole: the format byte, names without a series yet, the first series */
+        if (cut != 1 && cut != 3 && cut != 7 && cut != 19)
+            assert_int_equal(rc, TE_EPARSE);
+    }
+    /* at most TE_ROLLUP_PACK_NAMES names a row */
+    unsigned char many[1 + 2 * (TE_ROLLUP_PACK_NAMES + 1)];
+    many[0] = 2;
+    for (int i = 0; i <= TE_ROLLUP_PACK_NAMES; i++)
+        many[1 + 2 * i] = 1 << 1 | 1, many[2 + 2 * i] = 'n';
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(many, sizeof(many) - 2, &pos, &sid, &blob, &blen, &pn,
+                                            &err),
+                     0);
+    assert_int_equal(pn.n, TE_ROLLUP_PACK_NAMES);
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(many, sizeof(many), &pos, &sid, &blob, &blen, &pn,
+                                            &err),
+                     TE_EPARSE);
+    /* format 1 (rows written before 2026-11-24): series ids untagged */
+    const unsigned char f1[] = {1, 7, 3, 1, 2, 3};
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(f1, sizeof(f1), &pos, &sid, &blob, &blen, &pn, &err),
+                     1);
+    assert_true(sid == 7 && blen == 3 && memcmp(blob, a, 3) == 0);
+    /* a later format is named as such */
+    unsigned char later = 3;
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(&later, 1, &pos, &sid, &blob, &blen, &pn, &err),
+                     TE_EPARSE);
+    assert_non_null(strstr(err.msg, "format 3, newer than this build's 2"));
+    unsigned char bad = 0;
+    pos = 0;
+    assert_int_equal(te_rollup_1m_pack_next(&bad, 1, &pos, &sid, &blob, &blen, &pn, &err),
+                     TE_EPARSE);
+    assert_non_null(strstr(err.msg, "bad 1-minute row"));
+    free(xb);
     free(p.b.p);
+}
+
+/* Names shared by the series of a pack row: a sparse kind's rows define
+ * each field once; many distinct names start new rows; a series' hour
+ * with more names than a row holds writes them itself (version 4). The
+ * answers equal raw ones throughout. */
+static void test_pack_shared_names(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    char *buf = malloc(16384);
+    assert_non_null(buf);
+    assert_int_equal(te_store_begin(f->st, &err), 0);
+    /* hour 0: 2,000 sparse series of two fields; 600 series of a field
+     * each (f0..f599); one series of 400 fields over two events */
+    for (int i = 0; i < 2600; i++) {
+        int64_t ts = T0 + (int64_t)i * (HOUR / 2600);
+        if (i < 2000)
+            snprintf(buf, 16384,
+                     "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"s\":\"s%d\"},"
+                     "\"fields\":{\"latency\":%d.5,\"tokens\":%d}}",
+                     (long long)(ts / SEC), (long long)(ts % SEC), i, i % 700, i % 50);
+        else
+            snprintf(buf, 16384,
+                     "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"s\":\"w%d\"},"
+                     "\"fields\":{\"f%d\":%d}}",
+                     (long long)(ts / SEC), (long long)(ts % SEC), i, i - 2000, i);
+        insert_json(f->st, buf);
+    }
+    for (int e = 0; e < 2; e++) {
+        int64_t ts = T0 + 10 * MIN + e * MIN;
+        int n = snprintf(buf, 16384, "{\"kind\":\"llm\",\"ts\":%lld,\"tags\":{\"s\":\"wide\"},"
+                                     "\"fields\":{",
+                         (long long)(ts / SEC));
+        for (int k = 0; k < 200; k++)
+            n += snprintf(buf + n, 16384 - (size_t)n, "%s\"%c%d\":%d", k ? "," : "", e ? 'b' : 'a',
+                          k, k + e);
+        snprintf(buf + n, 16384 - (size_t)n, "}}");
+        insert_json(f->st, buf);
+    }
+    snprintf(buf, 16384, "{\"kind\":\"llm\",\"ts\":%lld,\"tags\":{\"s\":\"late\"}}",
+             (long long)((T0 + 3 * HOUR) / SEC));
+    insert_json(f->st, buf);
+    assert_int_equal(te_store_commit(f->st, &err), 0);
+    /* walk every row: names within the bound, each defined once a row;
+     * one version-4 blob (the wide series), the rest version 5 */
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->st->db, "SELECT data FROM rollup_1m", -1, &q, NULL),
+                     SQLITE_OK);
+    te_rollup_pack_names_t pn;
+    int rows = 0, v4 = 0, v5 = 0;
+    int64_t events = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(q, 0), *blob;
+        size_t dlen = (size_t)sqlite3_column_bytes(q, 0), pos = 0, blen;
+        int64_t sid;
+        int more;
+        rows++;
+        while ((more = te_rollup_1m_pack_next(data, dlen, &pos, &sid, &blob, &blen, &pn, &err)) >
+               0) {
+            int v = ((const unsigned char *)blob)[0];
+            v4 += v == 4;
+            v5 += v == 5;
+            assert_int_equal(te_rollup_1m_each(blob, blen, &pn, count_events, &events, &err), 0);
+        }
+        assert_int_equal(more, 0);
+        assert_true(pn.n <= TE_ROLLUP_PACK_NAMES);
+        for (size_t i = 0; i < pn.n; i++)
+            for (size_t j = 0; j < i; j++)
+                assert_false(pn.len[i] == pn.len[j] && memcmp(pn.name[i], pn.name[j], pn.len[i]) == 0);
+    }
+    sqlite3_finalize(q);
+    assert_int_equal(events, 2602);
+    assert_int_equal(v4, 1);
+    assert_int_equal(v5, 2600);
+    assert_true(rows >= 3); /* 600 + 2 names: past one row's 256 */
+    /* the two-field series: names a few bytes, not ~20 a series */
+    assert_true(sql_int(f->st, "SELECT sum(length(data)) FROM rollup_1m") < 2600 * 24);
+    static const char *const g_s[] = {"s"};
+    static const char *const aggs = "count,sum:latency,p95:latency,sum:tokens,sum:f7,max:f599,"
+                                    "sum:a5,sum:b199,min:a0";
+    for (int every = 0; every < 2; every++) {
+        te_result_t *raw =
+            run(f->st, TE_PLAN_RAW, aggs, T0, T0 + HOUR, every ? 20 * MIN : 0, g_s, 1, NULL, 0);
+        te_result_t *ru =
+            run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + HOUR, every ? 20 * MIN : 0, g_s, 1, NULL, 0);
+        assert_true(raw->nrows >= 2601);
+        compare(raw, ru, every ? "per series, 20 min" : "per series");
+        te_result_free(raw);
+        te_result_free(ru);
+    }
+    free(buf);
 }
 
 static void test_quantile_definition(void **state)
@@ -1355,6 +1537,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sparse_mixed_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_1h_row_format, setup, teardown),
         cmocka_unit_test(test_1m_pack_format),
+        cmocka_unit_test_setup_teardown(test_pack_shared_names, setup, teardown),
         cmocka_unit_test(test_quantile_definition),
         cmocka_unit_test(test_cell_values_round_trip),
         cmocka_unit_test(test_1m_v3_format),
