@@ -28,8 +28,8 @@
 /* Up to this many values an accumulator (and a 1-minute cell) keeps the
  * values themselves; beyond, a sketch. */
 #define TE_ROLLUP_VALS 8
-/* The most values a 1-minute cell carries: version 4 (the hour builder's)
- * keeps up to this many values of a field whose values are scaled
+/* The most values a 1-minute cell carries: versions 4 and 5 (the hour
+ * builder's) keep up to this many values of a field whose values are scaled
  * integers (1 to 3 bytes each, where a sketch and its sum, min and max
  * take ~60), TE_ROLLUP_VALS of an f64 field. */
 #define TE_ROLLUP_CELL_VALS 32
@@ -96,7 +96,7 @@ int te_rollup_sketch_merge(te_sketch_t *dst, int64_t n, double min, double max,
 /* One cell of a packed 1-minute row: minute 0..59 of the row's hour;
  * field "" (field_len 0) is the event count n; otherwise n values with
  * sum, min, max and either the values themselves (nvals = n, when
- * n <= TE_ROLLUP_VALS, or TE_ROLLUP_CELL_VALS in version 4) or a sketch
+ * n <= TE_ROLLUP_VALS, or TE_ROLLUP_CELL_VALS in versions 4-5) or a sketch
  * blob (nvals = 0). */
 typedef struct te_rollup_cell {
     int minute;

@@ -59,14 +59,14 @@ int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *
  * or less where a sketch costs ~50.
  *
  * How a small cell's values are written: version 1, n f64; version 2 (what
- * this build writes), a byte e, then for e = 0 n f64, for e = 1 + k
+ * the generic accumulators write), a byte e, then for e = 0 n f64, for e = 1 + k
  * (k <= TE_ROLLUP_MAX_SCALE) n zigzag varints of v * 10^k. Telemetry
  * values are mostly integers (tokens, bytes, counts) or short decimals
  * (milliseconds to 0.1, confidences to 0.01): 1 to 3 bytes instead of 8.
  * A cell is scaled only when every value reads back bit for bit
  * ((double)i / 10^k, what the walk computes); anything else stays f64.
  *
- * Version 3 (what the hour builder writes) holds the same cells by
+ * Version 3 (what the hour builder wrote first) holds the same cells by
  * column, the minutes and their event counts once:
  *   u8 3 | varint nnames | nnames x (varint len, bytes) |
  *   varint nmin | nmin x (u8 minute, varint events) |
@@ -79,11 +79,17 @@ int te_rollup_put_1h_ents(te_store_t *st, struct te_rollup *r, te_rollup_ent_t *
  * this is ~30 % fewer bytes than version 2: a cell there costs 3 to 4
  * bytes before its values.
  *
- * Version 4 (what the hour builder writes now) is version 3 where a cell
- * of a field with e > 0 is small up to TE_ROLLUP_CELL_VALS values, not
- * TE_ROLLUP_VALS (te_rollup_v4_small): 9 to 32 scaled integers take
- * fewer bytes than a sketch with its sum, min and max, cost a fraction of
- * building and encoding one, and read back exactly. */
+ * Version 4 is version 3 where a cell of a field with e > 0 is small up
+ * to TE_ROLLUP_CELL_VALS values, not TE_ROLLUP_VALS (te_rollup_v4_small):
+ * 9 to 32 scaled integers take fewer bytes than a sketch with its sum, min
+ * and max, cost a fraction of building and encoding one, and read back
+ * exactly. The hour builder writes it for a series' hour with more names
+ * than a pack row holds.
+ *
+ * Version 5 (what the hour builder writes) is version 4 whose names are
+ * numbers into its pack row's names (format 2, below):
+ *   u8 5 | varint nnames | nnames x varint (0: '', i: the row's name i) |
+ *   the rest as version 4. */
 
 #define MAX_SCALE 6 /* 10^6: microseconds in milliseconds, 6-digit fractions */
 
