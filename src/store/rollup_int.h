@@ -207,6 +207,20 @@ size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n);
 #define TE_ROLLUP_1M_V4 4
 /* TE_ROLLUP_1M_V5: rollup.h */
 
+/* The largest k of a scale code 1 + k (values stored as v * 10^k:
+ * microseconds in milliseconds, 6-digit fractions), and 10^k. */
+#define TE_ROLLUP_MAX_SCALE 6
+
+static inline double te_rollup_pow10(int k)
+{
+    static const double p[TE_ROLLUP_MAX_SCALE + 1] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    return p[k];
+}
+
+/* The pack format (first byte of a rollup_1m row's data) this build
+ * writes; 1 and 2 read (rollup_fmt.c). */
+#define TE_ROLLUP_PACK_FORMAT 2
+
 /* The most values a small cell of a version-4 field of scale code e
  * holds (more: a big cell, with its sketch). */
 static inline size_t te_rollup_v4_small(unsigned e)

@@ -634,7 +634,8 @@ static void test_cell_values_round_trip(void **state)
             if (version == 2 && t < 3) /* short decimals take under 8 bytes a value */
                 assert_true(len - 12 < (size_t)ns[t] * 8);
             /* a truncated row is an error, never a read past the end */
-            assert_int_equal(te_rollup_1m_each(blob, len - 1, NULL, keep_cell, &w, &err), TE_EPARSE);
+            assert_int_equal(te_rollup_1m_each(blob, len - 1, NULL, keep_cell, &w, &err),
+                             TE_EPARSE);
         }
     }
     unsigned char bad[] = {2, 2, 0, 1, 'x', 1, 5, 1, 1, 9, 0};
@@ -752,7 +753,8 @@ static void test_1m_v3_format(void **state)
     static const size_t bad_len[] = {8, 6, 9};
     for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
         cells_t t = {0};
-        assert_int_equal(te_rollup_1m_each(bad[i], bad_len[i], NULL, note_cell, &t, &err), TE_EPARSE);
+        assert_int_equal(te_rollup_1m_each(bad[i], bad_len[i], NULL, note_cell, &t, &err),
+                         TE_EPARSE);
     }
 }
 
@@ -1280,11 +1282,14 @@ static void test_1m_pack_format(void **state)
     int64_t sid;
     const void *blob;
     te_err_t err = {0};
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
+    assert_int_equal(
+        te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
     assert_true(sid == 7 && blen == 3 && memcmp(blob, a, 3) == 0);
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
+    assert_int_equal(
+        te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 1);
     assert_true(sid == 300 && blen == 1 && memcmp(blob, b, 1) == 0);
-    assert_int_equal(te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 0);
+    assert_int_equal(
+        te_rollup_1m_pack_next(p.b.p, p.b.len, &pos, &sid, &blob, &blen, &pn, &err), 0);
     for (size_t cut = 0; cut + 1 < p.b.len; cut++) { /* truncated: never a read past the end */
         int rc;
         pos = 0;
@@ -1446,7 +1451,8 @@ static void test_pack_shared_names(void **state)
         assert_true(pn.n <= TE_ROLLUP_PACK_NAMES);
         for (size_t i = 0; i < pn.n; i++)
             for (size_t j = 0; j < i; j++)
-                assert_false(pn.len[i] == pn.len[j] && memcmp(pn.name[i], pn.name[j], pn.len[i]) == 0);
+                assert_false(pn.len[i] == pn.len[j] &&
+                             memcmp(pn.name[i], pn.name[j], pn.len[i]) == 0);
     }
     sqlite3_finalize(q);
     assert_int_equal(events, 2602);
