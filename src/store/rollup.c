@@ -83,25 +83,6 @@ static int sk_add(te_sketch_t *sk, double v)
     return te_sketch_add(sk, v);
 }
 
-int te_rollup_sketch_merge(te_sketch_t *dst, int64_t n, double min, double max,
-                           const void *blob, size_t blob_len, te_err_t *err)
-{
-    if (n <= 0)
-        return 0;
-    if (n <= 2 || !blob) {
-        int rc = sk_add(dst, min);
-        if (rc == 0 && n == 2)
-            rc = sk_add(dst, max);
-        return rc < 0 ? te_err_set(err, TE_ENOMEM, "rollup: cannot grow a sketch") : 0;
-    }
-    te_sketch_t *s = te_sketch_decode(blob, blob_len, err);
-    if (!s)
-        return err && err->code ? err->code : TE_EPARSE;
-    int rc = te_sketch_merge(dst, s, err);
-    te_sketch_free(s);
-    return rc;
-}
-
 /* Value of the 0-based rank r (lower nearest rank) of n values. */
 static double rank_value(const te_sketch_t *sk, uint64_t n, uint64_t r)
 {

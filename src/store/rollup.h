@@ -33,6 +33,10 @@
  * integers (1 to 3 bytes each, where a sketch and its sum, min and max
  * take ~60), TE_ROLLUP_VALS of an f64 field. */
 #define TE_ROLLUP_CELL_VALS 32
+/* The largest count a stored rollup cell or entry holds (an hour of one
+ * series at 10^9 events a second is 3.6 * 10^12); a larger one is a
+ * damaged row, refused before sums of counts could overflow. */
+#define TE_ROLLUP_MAX_N ((uint64_t)1 << 48)
 /* Relative accuracy of every rollup sketch (rules/sketch.h). */
 #define TE_ROLLUP_ACCURACY 0.01
 
@@ -86,12 +90,6 @@ int te_rollup_materialize(te_store_t *st, int64_t kid, int64_t before_ns, te_err
  * store, readers included. Returns 0 or TE_ESQLITE. */
 int te_rollup_watermarks(te_store_t *st, int64_t kid, int64_t *w1m, int64_t *w1h,
                          te_err_t *err);
-
-/* Merges one stored rollup value set (n, min, max, sketch blob or NULL when
- * n <= 2) into the sketch dst. Returns 0, TE_EPARSE for a bad blob, or
- * TE_ENOMEM. */
-int te_rollup_sketch_merge(te_sketch_t *dst, int64_t n, double min, double max,
-                           const void *blob, size_t blob_len, te_err_t *err);
 
 /* One cell of a packed 1-minute row: minute 0..59 of the row's hour;
  * field "" (field_len 0) is the event count n; otherwise n values with

@@ -1,9 +1,10 @@
 /*
  * rollup_1h.h - the 1-hour rollup rows: one row per (kind, field, hour,
  * chunk of series ids) packing, per series, n, sum, min, max and a sketch.
- * Encoding (rollup.c, rollup_hour.c), decoding (query_fold.c), writing a
- * row over or merged with the one stored, and converting the one-row-per-
- * series table of schema 5 (db.c's migration to 6).
+ * Encoding (rollup.c, rollup_hour.c), decoding (query_fold.c) and merging
+ * (rollup_1h.c); writing a row over or merged with the one stored, and
+ * converting the one-row-per-series table of schema 5 (db.c's migration
+ * to 6: rollup_1h_db.c).
  *
  * THREAD: as rollup.h: writers on the read-write store's thread; the
  * iterator on any thread (it only reads the bytes it is given).
@@ -111,6 +112,18 @@ void te_rollup_1h_add(te_rollup_1h_row_t *row, const te_rollup_1h_entry_t *e,
 
 /* Frees row's buffers. NULL-safe. */
 void te_rollup_1h_free(te_rollup_1h_row_t *row);
+
+/* The stats bytes of row to store (*len bytes, inside row's buffer): its
+ * entry count is written just before the entries. Cannot fail. */
+const unsigned char *te_rollup_1h_bytes(te_rollup_1h_row_t *row, size_t *len);
+
+/* The entries of a stored row (st0, sk0: its stats and sketches columns)
+ * and of row merged by sid into out (begun with row's key): counts and
+ * sums add, min and max combine, sketches merge (an entry of n <= 2 adds
+ * its min and max). Returns 0, TE_ENOMEM or TE_EPARSE for a malformed
+ * stored row. */
+int te_rollup_1h_merge(te_rollup_1h_row_t *out, const void *st0, size_t st0_len, const void *sk0,
+                       size_t sk0_len, te_rollup_1h_row_t *row, te_err_t *err);
 
 /* The statements that write rows, prepared for one connection. */
 typedef struct te_rollup_1h_stmts {

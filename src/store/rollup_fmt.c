@@ -206,7 +206,7 @@ static bool rb_minutes(rbuf_t *b, uint8_t *m, uint64_t *n, size_t *count)
             return false;
         m[i] = b->p[b->pos++];
         if (m[i] >= 60 || (i > 0 && m[i] <= m[i - 1]) || !rb_varint(b, &n[i]) || n[i] == 0 ||
-            n[i] > INT64_MAX)
+            n[i] > TE_ROLLUP_MAX_N)
             return false;
     }
     *count = (size_t)k;
@@ -323,7 +323,7 @@ int te_rollup_1m_each(const void *blob, size_t len, const te_rollup_pack_names_t
             goto bad;
         c.minute = b.p[b.pos++];
         if (c.minute >= 60 || !rb_varint(&b, &ni) || ni >= nn || !rb_varint(&b, &n) ||
-            n > INT64_MAX)
+            n > TE_ROLLUP_MAX_N)
             goto bad;
         c.field = names[ni];
         c.field_len = lens[ni];

@@ -821,6 +821,13 @@ static void test_1m_v4_format(void **state)
     blob[0] = 6;
     assert_int_equal(te_rollup_1m_each(blob, len, NULL, note_cell, &t3, &err), TE_EPARSE);
     assert_non_null(strstr(err.msg, "format 6, newer than this build's 5"));
+    /* an event count past TE_ROLLUP_MAX_N is a damaged row; 2^48 is not */
+    unsigned char huge[] = {4, 1, 0, 1, 7, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40};
+    assert_int_equal(te_rollup_1m_each(huge, sizeof(huge), NULL, note_cell, &t3, &err), TE_EPARSE);
+    huge[5] = 0x80;
+    cells_t tm = {0};
+    assert_int_equal(te_rollup_1m_each(huge, sizeof(huge), NULL, note_cell, &tm, &err), 0);
+    assert_string_equal(tm.text, "7::281474976710656:0:0\n");
 }
 
 /* One long transaction (a backfill) of sparse series fills the hour
@@ -1251,6 +1258,19 @@ static void test_1h_row_format(void **state)
                              0);
             assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
         }
+    }
+    /* a count past TE_ROLLUP_MAX_N: damaged, refused before counts add up
+     * past INT64_MAX (a merge would) */
+    {
+        const unsigned char huge[] = {1, 1, 5, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40};
+        assert_int_equal(te_rollup_1h_iter_init(&it, 0, huge, sizeof(huge), NULL, 0, &err), 0);
+        assert_int_equal(te_rollup_1h_next(&it, &e, &err), TE_EPARSE);
+        unsigned char at_max[sizeof(huge)];
+        memcpy(at_max, huge, sizeof(huge));
+        at_max[3] = 0x80; /* exactly 2^48 */
+        assert_int_equal(te_rollup_1h_iter_init(&it, 0, at_max, sizeof(at_max), NULL, 0, &err), 0);
+        assert_int_equal(te_rollup_1h_next(&it, &e, &err), 1);
+        assert_true(e.n == (int64_t)TE_ROLLUP_MAX_N);
     }
     /* a sketch length past the sketches column */
     const unsigned char sks[] = {40, 1};
