@@ -415,6 +415,18 @@ static void verify_through(struct te_rollup *r, int64_t ts)
         r->verify_upto = h;
 }
 
+/* Hours up to that of ts (inclusive) lost events at the builder's bound:
+ * they are read back, so the builder takes no more of them. */
+static void lose_through(struct te_rollup *r, int64_t ts)
+{
+    if (ts == INT64_MIN)
+        return;
+    int64_t h = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
+    h = h <= INT64_MAX - TE_ROLLUP_1H_NS ? h + TE_ROLLUP_1H_NS : INT64_MAX;
+    if (h > r->lost_upto)
+        r->lost_upto = h;
+}
+
 /* Empties the hour builder; the hours it held must then be checked. */
 static void hour_forget(struct te_rollup *r)
 {
@@ -533,6 +545,13 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (late || r->off)
         return 0;
+    /* an hour whose events the builder dropped at its bound is read back
+     * at its advance whatever the builder holds of it: more appends would
+     * only be thrown away */
+    if (ts < r->lost_upto) {
+        verify_through(r, ts);
+        return 0;
+    }
     /* into the hour builder, for the advance that passes its hour. At the
      * memory bound, the hours that are over are written now, inside this
      * transaction (a long transaction of a backfill spans many hours);
@@ -564,7 +583,10 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
     if (!r->hour_full && k->w[0] == k->w[1]) {
         hour_forget(r);
         r->hour_full = true;
+        lose_through(r, r->mem_max_ts);
     }
+    if (r->hour_full)
+        lose_through(r, ts);
     verify_through(r, ts);
     return 0;
 }
@@ -854,7 +876,7 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     if (!r)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     st->rollup = r;
-    r->verify_upto = r->mem_max_ts = INT64_MIN;
+    r->verify_upto = r->mem_max_ts = r->lost_upto = INT64_MIN;
     r->data_version = INT64_MIN; /* the first check always finds a change */
     uint32_t f;
     if (te_rollup_field(r, "", 0, &f) < 0)

@@ -777,6 +777,33 @@ void te_rollup_hour_trim(struct te_rollup *r)
 {
     for (size_t i = r->nslots; i < r->init_slots; i++)
         slot_free(r, &r->slots[i]);
+    /* the spare slots themselves too, and the room of the array and the
+     * index past what the slots in use need: after an hour of many series
+     * (or one read back) they would hold the bound against every hour
+     * after it (30,000 slots: 3.9 of its 4 MiB) */
+    r->hour_bytes -= (r->init_slots - r->nslots) * sizeof(slot_t);
+    r->init_slots = r->nslots;
+    size_t cap = 128;
+    while (cap < r->nslots)
+        cap *= 2;
+    if (cap < r->cap_slots) {
+        slot_t *ns = realloc(r->slots, cap * sizeof(slot_t));
+        if (ns) {
+            r->slots = ns;
+            r->cap_slots = cap;
+        }
+    }
+    size_t icap = 256;
+    while ((r->nslots + 1) * 2 > icap)
+        icap *= 2;
+    uint32_t *ni = icap < r->sidx_cap ? malloc(icap * sizeof(*ni)) : NULL;
+    if (ni) {
+        free(r->sidx);
+        r->hour_bytes -= (r->sidx_cap - icap) * sizeof(*ni);
+        r->sidx = ni;
+        r->sidx_cap = icap;
+        sidx_rebuild(r);
+    }
 }
 
 void te_rollup_hour_free(struct te_rollup *r)

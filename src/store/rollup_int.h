@@ -141,6 +141,9 @@ struct te_rollup {
      * before this process opened, by another connection, or dropped): an
      * advance into them checks the builder against the raw rows first */
     int64_t verify_upto, mem_max_ts;
+    /* hours before lost_upto lost events at the bound (hour_full): read
+     * back at their advance, so the builder is not fed them any more */
+    int64_t lost_upto;
     int64_t data_version;       /* PRAGMA data_version at the last check */
     te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
     te_rollup_pack_t pack;      /* the 1-minute pack row being filled */
@@ -338,7 +341,8 @@ void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour);
 /* Bytes the hour builder has allocated (slots in use and spare). */
 size_t te_rollup_hour_bytes(const struct te_rollup *r);
 
-/* Frees the buffers of spare slots (those dropped or written). */
+/* Frees the spare slots (those dropped or written) and their buffers,
+ * and shrinks the slot array and its index to the slots in use. */
 void te_rollup_hour_trim(struct te_rollup *r);
 
 /* Frees the hour builder's memory. Cannot fail. */

@@ -866,6 +866,71 @@ static void test_builder_bound_in_one_transaction(void **state)
                                     " rollup_state WHERE kind_id = 1)"));
 }
 
+/* Past the builder's bound (hour 0: 30,000 series), an hour that lost
+ * events is read back at its advance, and the builder takes no more of
+ * it: hour 1's first events came while it was full, so hour 1 is read
+ * back too, without being fed. The read-back gives its slots back, so
+ * hour 2 (200 series) is fed again and stays under the bound. The
+ * answers equal raw ones. */
+static void test_builder_lost_hours(void **state)
+{
+    fx_t *f = *state;
+    te_err_t err = {0};
+    char buf[256];
+    struct te_rollup *r = f->st->rollup;
+    clock_ns = T0 + 24 * HOUR;
+    int checked_lost = 0, checked_fed = 0;
+    int64_t n = 0;
+    for (int t = 0; t < 84; t++) {
+        int64_t ts = 0;
+        assert_int_equal(te_store_begin(f->st, &err), 0);
+        for (int i = 0; i < 500; i++, n++) {
+            /* 30,000 events in hour 0, one a series; 6,000 an hour after */
+            ts = n < 30000 ? T0 + n * (HOUR / 30000) : T0 + HOUR + (n - 30000) * (HOUR / 6000);
+            snprintf(buf, sizeof(buf),
+                     "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"run\":\"r%d\"},"
+                     "\"fields\":{\"latency\":%d}}",
+                     (long long)(ts / SEC), (long long)(ts % SEC),
+                     n < 30000 ? (int)n : (int)(n % 200), (int)(1 + rnd(f) % 900));
+            insert_json(f->st, buf);
+        }
+        assert_int_equal(te_store_commit(f->st, &err), 0);
+        if (ts >= T0 + HOUR + 10 * MIN && ts < T0 + 2 * HOUR) {
+            assert_true(r->lost_upto == T0 + 2 * HOUR);
+            assert_int_equal(r->nslots, 0);
+            /* and hour 0's 30,000 slots are given back, not held spare */
+            assert_true(te_rollup_hour_bytes(r) < 64 * 1024);
+            checked_lost++;
+        }
+        if (ts >= T0 + 2 * HOUR + 10 * MIN && ts < T0 + 3 * HOUR) {
+            assert_true(r->nslots > 0);
+            checked_fed++;
+        }
+    }
+    assert_true(checked_lost > 3 && checked_fed > 3);
+    snprintf(buf, sizeof(buf), "{\"kind\":\"llm\",\"ts\":%lld,\"tags\":{\"run\":\"late\"}}",
+             (long long)((T0 + 5 * HOUR) / SEC));
+    assert_int_equal(te_store_begin(f->st, &err), 0);
+    insert_json(f->st, buf);
+    assert_int_equal(te_store_commit(f->st, &err), 0);
+    static const char *const aggs = "count,sum:latency,min:latency,max:latency,p95:latency";
+    static const char *const g_run[] = {"run"};
+    te_result_t *raw = run(f->st, TE_PLAN_RAW, aggs, T0, T0 + 3 * HOUR, HOUR, NULL, 0, NULL, 0);
+    te_result_t *ru = run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + 3 * HOUR, HOUR, NULL, 0, NULL, 0);
+    assert_int_equal(raw->nrows, 3);
+    compare(raw, ru, "hours lost at the bound");
+    te_result_free(raw);
+    te_result_free(ru);
+    raw = run(f->st, TE_PLAN_RAW, "count,sum:latency", T0 + HOUR, T0 + 3 * HOUR, 0, g_run, 1, NULL,
+              0);
+    ru = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency", T0 + HOUR, T0 + 3 * HOUR, 0, g_run, 1,
+             NULL, 0);
+    assert_int_equal(raw->nrows, 200);
+    compare(raw, ru, "per series, hours 1 and 2");
+    te_result_free(raw);
+    te_result_free(ru);
+}
+
 /* ---------- 1-hour chunk rows (rollup_1h.h) ---------- */
 
 /* Same answers bit for bit: every cell equal. */
@@ -1559,6 +1624,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollup_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builder_bound_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema5_conversion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_builder_lost_hours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_series_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sparse_mixed_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_1h_row_format, setup, teardown),
