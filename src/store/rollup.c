@@ -626,9 +626,12 @@ static int advance_ents(te_store_t *st, kstate_t *k, int64_t from, int64_t to, t
 static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    /* an hour over the bound is written in parts: they add up */
+    /* an hour over the bound is written in parts: they add up. need: the
+     * most bytes the hour being read has taken (spare slots given back
+     * first, so that each slot it makes counts) */
     int64_t cur = INT64_MIN;
-    size_t base = te_rollup_hour_bytes(r);
+    te_rollup_hour_trim(r);
+    size_t base = te_rollup_hour_bytes(r), need = 0;
     sqlite3_stmt *s = r->raw_st;
     sqlite3_bind_int64(s, 1, k->kid);
     sqlite3_bind_int64(s, 2, from);
@@ -641,13 +644,18 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
         int64_t hour = te_rollup_bucket(ts, TE_ROLLUP_1H_NS);
         if (hour > cur) {
             rc = te_rollup_hour_flush(st, k->kid, hour, err);
+            te_rollup_hour_trim(r);
+            base = te_rollup_hour_bytes(r);
+            need = 0;
             cur = hour;
         }
         if (rc == 0 && te_rollup_hour_add(r, k->kid, sqlite3_column_int64(s, 1), ts, 0,
                                           sqlite3_column_blob(s, 2),
                                           (size_t)sqlite3_column_bytes(s, 2)) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        else if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
+        if (rc == 0 && te_rollup_hour_bytes(r) - base > need)
+            need = te_rollup_hour_bytes(r) - base;
+        if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
             rc = te_rollup_hour_flush(st, k->kid, to, err);
             te_rollup_hour_trim(r);
             base = te_rollup_hour_bytes(r);
@@ -659,6 +667,17 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
     if (rc == 0)
         rc = te_rollup_hour_flush(st, k->kid, to, err);
     te_rollup_hour_trim(r); /* the read's buffers do not count against the live bound */
+    /* the hour just before to did not fit the builder: the hour now open
+     * will most likely not either, so it is read back too rather than fed
+     * until the bound throws its events away (an hour that fits ends
+     * this: the next one is fed) */
+    if (rc == 0 && need >= HOUR_BYTES && cur == to - TE_ROLLUP_1H_NS) {
+        lose_through(r, to);
+        verify_through(r, to);
+        te_rollup_hour_drop(r, k->kid, /* what it took of it */
+                            to <= INT64_MAX - TE_ROLLUP_1H_NS ? to + TE_ROLLUP_1H_NS : INT64_MAX);
+        te_rollup_hour_trim(r);
+    }
     return rc;
 }
 

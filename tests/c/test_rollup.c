@@ -866,12 +866,14 @@ static void test_builder_bound_in_one_transaction(void **state)
                                     " rollup_state WHERE kind_id = 1)"));
 }
 
-/* Past the builder's bound (hour 0: 30,000 series), an hour that lost
- * events is read back at its advance, and the builder takes no more of
- * it: hour 1's first events came while it was full, so hour 1 is read
- * back too, without being fed. The read-back gives its slots back, so
- * hour 2 (200 series) is fed again and stays under the bound. The
- * answers equal raw ones. */
+/* Past the builder's bound, an hour that lost events is read back at its
+ * advance, and the builder takes no more of it. Hour 0 (30,000 series)
+ * goes over; hour 1's first events came while the builder was full, so
+ * hour 1 (30,000 series again) is read back without being fed; its
+ * read-back did not fit either, so hour 2 is read back too without being
+ * fed; hour 2 (200 series) fits, so hour 3 is fed again, and stays under
+ * the bound because the read-backs gave their slots back. The answers
+ * equal raw ones. */
 static void test_builder_lost_hours(void **state)
 {
     fx_t *f = *state;
@@ -879,54 +881,60 @@ static void test_builder_lost_hours(void **state)
     char buf[256];
     struct te_rollup *r = f->st->rollup;
     clock_ns = T0 + 24 * HOUR;
-    int checked_lost = 0, checked_fed = 0;
-    int64_t n = 0;
-    for (int t = 0; t < 84; t++) {
+    int checked[4] = {0};
+    static const int64_t per_hour[4] = {30000, 30000, 6000, 6000};
+    int64_t h = 0, i_h = 0;
+    while (h < 4) {
         int64_t ts = 0;
         assert_int_equal(te_store_begin(f->st, &err), 0);
-        for (int i = 0; i < 500; i++, n++) {
-            /* 30,000 events in hour 0, one a series; 6,000 an hour after */
-            ts = n < 30000 ? T0 + n * (HOUR / 30000) : T0 + HOUR + (n - 30000) * (HOUR / 6000);
+        for (int i = 0; i < 500 && h < 4; i++) {
+            ts = T0 + h * HOUR + i_h * (HOUR / per_hour[h]);
+            /* the big hours: a series an event; then 200 series */
+            int run = per_hour[h] > 6000 ? (int)(h * 100000 + i_h) : (int)(i_h % 200);
             snprintf(buf, sizeof(buf),
                      "{\"kind\":\"llm\",\"ts\":%lld.%09lld,\"tags\":{\"run\":\"r%d\"},"
                      "\"fields\":{\"latency\":%d}}",
-                     (long long)(ts / SEC), (long long)(ts % SEC),
-                     n < 30000 ? (int)n : (int)(n % 200), (int)(1 + rnd(f) % 900));
+                     (long long)(ts / SEC), (long long)(ts % SEC), run, (int)(1 + rnd(f) % 900));
             insert_json(f->st, buf);
+            if (++i_h == per_hour[h])
+                h++, i_h = 0;
         }
         assert_int_equal(te_store_commit(f->st, &err), 0);
-        if (ts >= T0 + HOUR + 10 * MIN && ts < T0 + 2 * HOUR) {
-            assert_true(r->lost_upto == T0 + 2 * HOUR);
+        int64_t in = (ts - T0) / HOUR, at = (ts - T0) % HOUR;
+        if (at < 10 * MIN)
+            continue;
+        if (in == 1 || in == 2) { /* read back at the advance, not fed */
+            assert_true(r->lost_upto == T0 + (in + 1) * HOUR);
             assert_int_equal(r->nslots, 0);
-            /* and hour 0's 30,000 slots are given back, not held spare */
+            /* and the slots of the hours read back are given back */
             assert_true(te_rollup_hour_bytes(r) < 64 * 1024);
-            checked_lost++;
+            checked[in]++;
         }
-        if (ts >= T0 + 2 * HOUR + 10 * MIN && ts < T0 + 3 * HOUR) {
-            assert_true(r->nslots > 0);
-            checked_fed++;
+        if (in == 3) {
+            assert_true(r->lost_upto <= T0 + 3 * HOUR && r->nslots > 0);
+            checked[in]++;
         }
     }
-    assert_true(checked_lost > 3 && checked_fed > 3);
+    assert_true(checked[1] > 3 && checked[2] > 3 && checked[3] > 3);
     snprintf(buf, sizeof(buf), "{\"kind\":\"llm\",\"ts\":%lld,\"tags\":{\"run\":\"late\"}}",
-             (long long)((T0 + 5 * HOUR) / SEC));
+             (long long)((T0 + 6 * HOUR) / SEC));
     assert_int_equal(te_store_begin(f->st, &err), 0);
     insert_json(f->st, buf);
     assert_int_equal(te_store_commit(f->st, &err), 0);
     static const char *const aggs = "count,sum:latency,min:latency,max:latency,p95:latency";
     static const char *const g_run[] = {"run"};
-    te_result_t *raw = run(f->st, TE_PLAN_RAW, aggs, T0, T0 + 3 * HOUR, HOUR, NULL, 0, NULL, 0);
-    te_result_t *ru = run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + 3 * HOUR, HOUR, NULL, 0, NULL, 0);
-    assert_int_equal(raw->nrows, 3);
+    te_result_t *raw = run(f->st, TE_PLAN_RAW, aggs, T0, T0 + 4 * HOUR, HOUR, NULL, 0, NULL, 0);
+    te_result_t *ru = run(f->st, TE_PLAN_ROLLUPS, aggs, T0, T0 + 4 * HOUR, HOUR, NULL, 0, NULL, 0);
+    assert_int_equal(raw->nrows, 4);
     compare(raw, ru, "hours lost at the bound");
     te_result_free(raw);
     te_result_free(ru);
-    raw = run(f->st, TE_PLAN_RAW, "count,sum:latency", T0 + HOUR, T0 + 3 * HOUR, 0, g_run, 1, NULL,
-              0);
-    ru = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency", T0 + HOUR, T0 + 3 * HOUR, 0, g_run, 1,
+    raw = run(f->st, TE_PLAN_RAW, "count,sum:latency", T0 + 2 * HOUR, T0 + 4 * HOUR, 0, g_run, 1,
+              NULL, 0);
+    ru = run(f->st, TE_PLAN_ROLLUPS, "count,sum:latency", T0 + 2 * HOUR, T0 + 4 * HOUR, 0, g_run, 1,
              NULL, 0);
     assert_int_equal(raw->nrows, 200);
-    compare(raw, ru, "per series, hours 1 and 2");
+    compare(raw, ru, "per series, hours 2 and 3");
     te_result_free(raw);
     te_result_free(ru);
 }
