@@ -431,7 +431,7 @@ static void lose_through(struct te_rollup *r, int64_t ts)
 static void hour_forget(struct te_rollup *r)
 {
     te_rollup_hour_drop(r, 0, INT64_MAX);
-    te_rollup_hour_trim(r);
+    te_rollup_hour_shrink(r);
     if (r->mem_max_ts != INT64_MIN)
         verify_through(r, r->mem_max_ts);
 }
@@ -574,6 +574,10 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
         if (ts > k->max_ts)
             k->max_ts = ts;
     }
+    /* at the bound with spare slots (an earlier hour's, more than this one
+     * reuses): they go before the builder gives up */
+    if (!r->hour_full && te_rollup_hour_bytes(r) >= HOUR_BYTES)
+        te_rollup_hour_shrink(r);
     if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) < HOUR_BYTES &&
         te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) == 0) {
         if (ts > r->mem_max_ts)
@@ -627,11 +631,11 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
 {
     struct te_rollup *r = st->rollup;
     /* an hour over the bound is written in parts: they add up. need: the
-     * most bytes the hour being read has taken (spare slots given back
-     * first, so that each slot it makes counts) */
+     * most bytes the hour being read has taken, the spare slots it reused
+     * counted too (read_need) */
     int64_t cur = INT64_MIN;
     te_rollup_hour_trim(r);
-    size_t base = te_rollup_hour_bytes(r), need = 0;
+    size_t base = te_rollup_hour_bytes(r), need = 0, n0 = r->nslots, i0 = r->init_slots;
     sqlite3_stmt *s = r->raw_st;
     sqlite3_bind_int64(s, 1, k->kid);
     sqlite3_bind_int64(s, 2, from);
@@ -647,18 +651,23 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
             te_rollup_hour_trim(r);
             base = te_rollup_hour_bytes(r);
             need = 0;
+            n0 = r->nslots;
+            i0 = r->init_slots;
             cur = hour;
         }
         if (rc == 0 && te_rollup_hour_add(r, k->kid, sqlite3_column_int64(s, 1), ts, 0,
                                           sqlite3_column_blob(s, 2),
                                           (size_t)sqlite3_column_bytes(s, 2)) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-        if (rc == 0 && te_rollup_hour_bytes(r) - base > need)
-            need = te_rollup_hour_bytes(r) - base;
+        size_t reused = (r->nslots < i0 ? r->nslots : i0) - n0;
+        if (rc == 0 && te_rollup_hour_bytes(r) - base + reused * sizeof(r->slots[0]) > need)
+            need = te_rollup_hour_bytes(r) - base + reused * sizeof(r->slots[0]);
         if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
             rc = te_rollup_hour_flush(st, k->kid, to, err);
             te_rollup_hour_trim(r);
             base = te_rollup_hour_bytes(r);
+            n0 = r->nslots;
+            i0 = r->init_slots;
         }
     }
     sqlite3_reset(s);
@@ -667,11 +676,16 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
     if (rc == 0)
         rc = te_rollup_hour_flush(st, k->kid, to, err);
     te_rollup_hour_trim(r); /* the read's buffers do not count against the live bound */
-    /* the hour just before to did not fit the builder: the hour now open
-     * will most likely not either, so it is read back too rather than fed
-     * until the bound throws its events away (an hour that fits ends
-     * this: the next one is fed) */
-    if (rc == 0 && need >= HOUR_BYTES && cur == to - TE_ROLLUP_1H_NS) {
+    /* the hour just before to did not fit the builder (its kinds read back
+     * so far together): the hour now open will most likely not either, so
+     * it is read back too rather than fed until the bound throws its
+     * events away (an hour that fits ends this: the next one is fed) */
+    if (rc == 0 && cur == to - TE_ROLLUP_1H_NS) { /* the kinds of one hour add up */
+        if (r->need_hour != cur)
+            r->need_hour = cur, r->need_bytes = 0;
+        r->need_bytes += need;
+    }
+    if (rc == 0 && cur == to - TE_ROLLUP_1H_NS && r->need_bytes >= HOUR_BYTES) {
         lose_through(r, to);
         verify_through(r, to);
         te_rollup_hour_drop(r, k->kid, /* what it took of it */
@@ -895,7 +909,7 @@ int te_rollup_open(te_store_t *st, te_err_t *err)
     if (!r)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     st->rollup = r;
-    r->verify_upto = r->mem_max_ts = r->lost_upto = INT64_MIN;
+    r->verify_upto = r->mem_max_ts = r->lost_upto = r->need_hour = INT64_MIN;
     r->data_version = INT64_MIN; /* the first check always finds a change */
     uint32_t f;
     if (te_rollup_field(r, "", 0, &f) < 0)

@@ -144,6 +144,9 @@ struct te_rollup {
     /* hours before lost_upto lost events at the bound (hour_full): read
      * back at their advance, so the builder is not fed them any more */
     int64_t lost_upto;
+    /* the bytes the read-backs of hour need_hour took, its kinds added */
+    int64_t need_hour;
+    size_t need_bytes;
     int64_t data_version;       /* PRAGMA data_version at the last check */
     te_rollup_wbuf_t hbuf;      /* the 1-minute row being encoded */
     te_rollup_pack_t pack;      /* the 1-minute pack row being filled */
@@ -341,9 +344,15 @@ void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour);
 /* Bytes the hour builder has allocated (slots in use and spare). */
 size_t te_rollup_hour_bytes(const struct te_rollup *r);
 
-/* Frees the spare slots (those dropped or written) and their buffers,
- * and shrinks the slot array and its index to the slots in use. */
+/* Frees the buffers of spare slots (those dropped or written); the
+ * slots themselves stay, for the next hour's series. */
 void te_rollup_hour_trim(struct te_rollup *r);
+
+/* te_rollup_hour_trim, and gives the spare slots and the room of the
+ * slot array and its index back: after an hour of many series, the
+ * hours after it would otherwise find the bound taken by slots they
+ * never use (30,000 slots: 3.9 of its 4 MiB). */
+void te_rollup_hour_shrink(struct te_rollup *r);
 
 /* Frees the hour builder's memory. Cannot fail. */
 void te_rollup_hour_free(struct te_rollup *r);
