@@ -105,20 +105,8 @@ size_t te_rollup_put_f64s(unsigned char *p, const double *v, size_t n)
 
 void te_rollup_wb_grow_put(te_rollup_wbuf_t *b, const void *src, size_t n)
 {
-    if (b->oom)
+    if (!te_rollup_wb_reserve(b, n))
         return;
-    if (b->len + n > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 256;
-        while (ncap < b->len + n)
-            ncap *= 2;
-        unsigned char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
     memcpy(b->p + b->len, src, n);
     b->len += n;
 }
