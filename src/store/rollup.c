@@ -631,8 +631,8 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
 {
     struct te_rollup *r = st->rollup;
     /* an hour over the bound is written in parts: they add up. need: the
-     * most bytes the hour being read has taken, the spare slots it reused
-     * counted too (read_need) */
+     * most bytes the hour being read has taken in the builder, the spare
+     * slots it reused (n0..i0 at its start) counted too */
     int64_t cur = INT64_MIN;
     te_rollup_hour_trim(r);
     size_t base = te_rollup_hour_bytes(r), need = 0, n0 = r->nslots, i0 = r->init_slots;
@@ -660,8 +660,9 @@ static int advance_raw(te_store_t *st, kstate_t *k, int64_t from, int64_t to, te
                                           (size_t)sqlite3_column_bytes(s, 2)) < 0)
             rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
         size_t reused = (r->nslots < i0 ? r->nslots : i0) - n0;
-        if (rc == 0 && te_rollup_hour_bytes(r) - base + reused * sizeof(r->slots[0]) > need)
-            need = te_rollup_hour_bytes(r) - base + reused * sizeof(r->slots[0]);
+        size_t took = te_rollup_hour_bytes(r) - base + reused * sizeof(r->slots[0]);
+        if (took > need)
+            need = took;
         if (rc == 0 && te_rollup_hour_bytes(r) >= base + RAW_HOUR_BYTES) {
             rc = te_rollup_hour_flush(st, k->kid, to, err);
             te_rollup_hour_trim(r);
