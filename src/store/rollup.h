@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../core/err.h"
 #include "../rules/sketch.h"
@@ -49,6 +50,40 @@ static inline int64_t te_rollup_bucket(int64_t ts, int64_t res_ns)
     if (ts % res_ns < 0)
         b--;
     return b * res_ns;
+}
+
+/* Reads a LEB128 varint (at most 10 bytes) at p[*pos], p being len bytes,
+ * into *v and moves *pos past it; false (nothing read) at the end of p or
+ * for one too long. The rollup blobs' readers share it. */
+static inline bool te_rollup_get_varint(const unsigned char *p, size_t len, size_t *pos,
+                                        uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len)
+            return false;
+        unsigned char c = p[(*pos)++];
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads a little-endian f64 at p[*pos] as te_rollup_get_varint reads a
+ * varint. */
+static inline bool te_rollup_get_f64(const unsigned char *p, size_t len, size_t *pos, double *d)
+{
+    if (*pos > len || len - *pos < 8)
+        return false;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[*pos + (size_t)i] << (8 * i);
+    memcpy(d, &u, 8);
+    *pos += 8;
+    return true;
 }
 
 /* Prepares the write-path state of a read-write store and rolls up the raw

@@ -125,32 +125,6 @@ const unsigned char *te_rollup_1h_bytes(te_rollup_1h_row_t *row, size_t *len)
 
 /* ---------- walking ---------- */
 
-static bool get_varint(const unsigned char *p, size_t len, size_t *pos, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len)
-            return false;
-        unsigned char c = p[(*pos)++];
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
-}
-
-static bool get_f64(const unsigned char *p, size_t len, size_t *pos, double *d)
-{
-    if (len - *pos < 8)
-        return false;
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[*pos + (size_t)i] << (8 * i);
-    memcpy(d, &u, 8);
-    *pos += 8;
-    return true;
-}
-
 static int bad(te_err_t *err, size_t at)
 {
     return te_err_set(err, TE_EPARSE, "rollup: bad 1-hour row at byte %zu (run `db check`)", at);
@@ -168,7 +142,8 @@ int te_rollup_1h_iter_init(te_rollup_1h_iter_t *it, int64_t chunk, const void *s
     it->values = it->st[0] != FORMAT_COUNTS;
     it->one = it->st[0] == FORMAT_VALUES_1;
     it->st_pos = 1;
-    if (!get_varint(it->st, it->st_len, &it->st_pos, &it->left) || it->left > it->st_len)
+    if (!te_rollup_get_varint(it->st, it->st_len, &it->st_pos, &it->left) ||
+        it->left > it->st_len)
         return bad(err, it->st_pos);
     return 0;
 }
@@ -178,9 +153,9 @@ int te_rollup_1h_next(te_rollup_1h_iter_t *it, te_rollup_1h_entry_t *e, te_err_t
     if (it->left == 0)
         return it->st_pos == it->st_len ? 0 : bad(err, it->st_pos);
     uint64_t d, n;
-    if (!get_varint(it->st, it->st_len, &it->st_pos, &d) ||
+    if (!te_rollup_get_varint(it->st, it->st_len, &it->st_pos, &d) ||
         d >= ((uint64_t)1 << TE_ROLLUP_1H_CHUNK_BITS) ||
-        !get_varint(it->st, it->st_len, &it->st_pos, &n) || n > TE_ROLLUP_MAX_N)
+        !te_rollup_get_varint(it->st, it->st_len, &it->st_pos, &n) || n > TE_ROLLUP_MAX_N)
         return bad(err, it->st_pos);
     int64_t sid = it->sid + (int64_t)d;
     /* ascending (a zero delta only for the first entry) and in the chunk */
@@ -188,17 +163,18 @@ int te_rollup_1h_next(te_rollup_1h_iter_t *it, te_rollup_1h_entry_t *e, te_err_t
         return bad(err, it->st_pos);
     *e = (te_rollup_1h_entry_t){.sid = sid, .n = (int64_t)n};
     if (it->values && it->one && n == 1) {
-        if (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum))
+        if (!te_rollup_get_f64(it->st, it->st_len, &it->st_pos, &e->sum))
             return bad(err, it->st_pos);
         e->min = e->max = e->sum;
-    } else if (it->values && (!get_f64(it->st, it->st_len, &it->st_pos, &e->sum) ||
-                              !get_f64(it->st, it->st_len, &it->st_pos, &e->min) ||
-                              !get_f64(it->st, it->st_len, &it->st_pos, &e->max))) {
+    } else if (it->values && (!te_rollup_get_f64(it->st, it->st_len, &it->st_pos, &e->sum) ||
+                              !te_rollup_get_f64(it->st, it->st_len, &it->st_pos, &e->min) ||
+                              !te_rollup_get_f64(it->st, it->st_len, &it->st_pos, &e->max))) {
         return bad(err, it->st_pos);
     }
     if (it->values && n > 2 && it->sk) {
         uint64_t l;
-        if (!get_varint(it->sk, it->sk_len, &it->sk_pos, &l) || l > it->sk_len - it->sk_pos)
+        if (!te_rollup_get_varint(it->sk, it->sk_len, &it->sk_pos, &l) ||
+            l > it->sk_len - it->sk_pos)
             return te_err_set(err, TE_EPARSE,
                               "rollup: bad 1-hour row sketches at byte %zu (run `db check`)",
                               it->sk_pos);

@@ -122,30 +122,28 @@ typedef struct rbuf {
     size_t len, pos;
 } rbuf_t;
 
+/* The format byte at p (len bytes) of a row's data or a series' hour: 0
+ * for 1 to newest; TE_EPARSE, said so, for a later format (a newer build
+ * wrote it: not damage); 1 for anything else (the caller reports a
+ * damaged row). */
+static int first_byte(const unsigned char *p, size_t len, int newest, te_err_t *err)
+{
+    if (len >= 1 && p[0] > newest && p[0] < 0x80)
+        return te_err_set(err, TE_EPARSE,
+                          "rollup: 1-minute row of format %d, newer than this build's %d "
+                          "(written by a newer telemetry-engine: upgrade)",
+                          p[0], newest);
+    return len < 1 || p[0] < 1 || p[0] > newest;
+}
+
 static bool rb_varint(rbuf_t *b, uint64_t *v)
 {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (b->pos >= b->len)
-            return false;
-        unsigned char c = b->p[b->pos++];
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
+    return te_rollup_get_varint(b->p, b->len, &b->pos, v);
 }
 
 static bool rb_f64(rbuf_t *b, double *d)
 {
-    if (b->len - b->pos < 8)
-        return false;
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)b->p[b->pos + i] << (8 * i);
-    b->pos += 8;
-    memcpy(d, &u, 8);
-    return true;
+    return te_rollup_get_f64(b->p, b->len, &b->pos, d);
 }
 
 /* Reads the values of field cell c (c->n set) under scale code e (version
@@ -284,12 +282,10 @@ int te_rollup_1m_each(const void *blob, size_t len, const te_rollup_pack_names_t
     uint64_t nn, nc;
     const char *names[TE_ROLLUP_MAX_ROW_NAMES];
     size_t lens[TE_ROLLUP_MAX_ROW_NAMES];
-    if (len >= 1 && b.p[0] > TE_ROLLUP_1M_V5 && b.p[0] < 0x80)
-        return te_err_set(err, TE_EPARSE,
-                          "rollup: 1-minute row of format %d, newer than this build's %d "
-                          "(written by a newer telemetry-engine: upgrade)",
-                          b.p[0], TE_ROLLUP_1M_V5);
-    if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_1M_V5)
+    int fb = first_byte(b.p, len, TE_ROLLUP_1M_V5, err);
+    if (fb < 0)
+        return fb;
+    if (fb > 0)
         goto bad;
     int version = b.p[0];
     b.pos = 1;
@@ -358,12 +354,10 @@ int te_rollup_1m_pack_next(const void *data, size_t len, size_t *pos, int64_t *s
 {
     rbuf_t b = {data, len, *pos};
     if (b.pos == 0) {
-        if (len >= 1 && b.p[0] > TE_ROLLUP_PACK_FORMAT && b.p[0] < 0x80)
-            return te_err_set(err, TE_EPARSE,
-                              "rollup: 1-minute row of format %d, newer than this build's %d "
-                              "(written by a newer telemetry-engine: upgrade)",
-                              b.p[0], TE_ROLLUP_PACK_FORMAT);
-        if (len < 1 || b.p[0] < 1 || b.p[0] > TE_ROLLUP_PACK_FORMAT)
+        int fb = first_byte(b.p, len, TE_ROLLUP_PACK_FORMAT, err);
+        if (fb < 0)
+            return fb;
+        if (fb > 0)
             goto bad;
         pn->format = b.p[0];
         pn->n = 0;

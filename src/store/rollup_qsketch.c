@@ -174,16 +174,7 @@ typedef struct rd {
 
 static bool rd_varint(rd_t *r, uint64_t *v)
 {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->pos >= r->len)
-            return false;
-        unsigned char c = r->p[r->pos++];
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
+    return te_rollup_get_varint(r->p, r->len, &r->pos, v);
 }
 
 static bool rd_le(rd_t *r, int bytes, uint64_t *v)
