@@ -51,16 +51,19 @@ OVERVIEW_MS=$(printf '%s\n' $OVERVIEW | sort -n | sed -n 2p)
 # (one run: +-4 points): two more runs, the median of three is printed
 LOSS="$(K rollup_loss_pct)"
 LOSS_CPU="$(K rollup_loss_cpu_pct)"
+LOSS_PCPU="$(K rollup_loss_proc_cpu_pct)"
 for i in 2 3; do
     mkdir -p "$T/cmp$i"
     O=$("$BUILD/bench_rollup" --dir "$T/cmp$i" --compare "$COMPARE" --compare-only)
     rm -rf "$T/cmp$i"
     LOSS="$LOSS $(KV "$O" rollup_loss_pct)"
     LOSS_CPU="$LOSS_CPU $(KV "$O" rollup_loss_cpu_pct)"
+    LOSS_PCPU="$LOSS_PCPU $(KV "$O" rollup_loss_proc_cpu_pct)"
 done
 med3() { printf '%s\n' $1 | sort -n | sed -n 2p; }
 span3() { printf '%s\n' $1 | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
-printf '   rollup loss, 3 runs (%%): %s; writer CPU: %s\n' "$LOSS" "$LOSS_CPU" >&2
+printf '   rollup loss, 3 runs (%%): %s; writer CPU: %s; all threads CPU: %s\n' "$LOSS" \
+    "$LOSS_CPU" "$LOSS_PCPU" >&2
 
 # the same comparison on realistic events: examples/gen.lua's six kinds at
 # 40 events/s, some 30,000 series an hour (run ids and selectors as tags),
@@ -69,15 +72,18 @@ H0=$(( $(date +%s) / 3600 * 3600 - 8 * 3600 ))
 lua5.4 "$ROOT/examples/gen.lua" --count "$COMPARE" --seed 1 --rate 40 --start "$H0" > "$T/gen.ndjson"
 ND=""
 ND_CPU=""
+ND_PCPU=""
 for i in 1 2 3; do
     mkdir -p "$T/nd$i"
     O=$("$BUILD/bench_rollup" --dir "$T/nd$i" --ndjson "$T/gen.ndjson")
     rm -rf "$T/nd$i"
     ND="$ND $(KV "$O" ndjson_loss_pct)"
     ND_CPU="$ND_CPU $(KV "$O" ndjson_loss_cpu_pct)"
+    ND_PCPU="$ND_PCPU $(KV "$O" ndjson_loss_proc_cpu_pct)"
     ND_ON=$(KV "$O" ndjson_on_per_s)
 done
-printf '   rollup loss on gen.lua events, 3 runs (%%): %s; writer CPU: %s\n' "$ND" "$ND_CPU" >&2
+printf '   rollup loss on gen.lua events, 3 runs (%%): %s; writer CPU: %s; all threads CPU: %s\n' \
+    "$ND" "$ND_CPU" "$ND_PCPU" >&2
 
 NPROC=$(nproc 2>/dev/null || echo '?')
 echo
@@ -98,10 +104,14 @@ printf '%-44s %14s %14s %10s\n' "   throughput lost to rollups (%)" "$(med3 "$LO
     "median/3"
 printf '%-44s %14s %14s %10s\n' "   same, range of the 3 runs (%)" "$(span3 "$LOSS")" "" ""
 printf '%-44s %14s %14s %10s\n' "   same, writer CPU time (%)" "$(med3 "$LOSS_CPU")" "" "median/3"
+printf '%-44s %14s %14s %10s\n' "   same, CPU time of all threads (%)" "$(med3 "$LOSS_PCPU")" "" \
+    "median/3"
 printf '%-44s %14s %14s %10s\n' "   same on gen.lua events, 30k series/h (%)" "$(med3 "$ND")" "" \
     "median/3"
 printf '%-44s %14s %14s %10s\n' "   same, range of the 3 runs (%)" "$(span3 "$ND")" "" ""
 printf '%-44s %14s %14s %10s\n' "   same, writer CPU time (%)" "$(med3 "$ND_CPU")" "" "median/3"
+printf '%-44s %14s %14s %10s\n' "   same, CPU time of all threads (%)" "$(med3 "$ND_PCPU")" "" \
+    "median/3"
 printf '%-44s %14s %14s %10s\n' "   gen.lua events with rollups (events/s)" "$ND_ON" "" "last run"
 printf '%-44s %14s %14s %10s\n' "   database bytes per event" "$(K bytes_per_event)" "" ""
 printf '%-44s %14s %14s %10s\n' "   rollup rows 1m (packed hours) / 1h" "$(K rollup_1m_rows)/$(K rollup_1h_rows)" "" ""

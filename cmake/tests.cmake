@@ -5,13 +5,25 @@ if(NOT CMOCKA_FOUND)
 endif()
 
 file(GLOB C_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/c/test_*.c)
+# The store suites run twice, whatever the machine running them has: with
+# the rollup builder on a thread of its own (TE_ROLLUP_THREAD=1, the
+# default on more than one core) and on the writer's (0, one core).
+set(TE_BOTH_BUILDERS test_rollup test_store test_retention)
 foreach(src IN LISTS C_TESTS)
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
   target_link_libraries(${name} PRIVATE te_core PkgConfig::CMOCKA te_warnings)
-  add_test(NAME c/${name} COMMAND ${name})
-  set_tests_properties(c/${name} PROPERTIES LABELS unit TIMEOUT 60
-    ENVIRONMENT "TE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  if(name IN_LIST TE_BOTH_BUILDERS)
+    foreach(mode 1 0)
+      add_test(NAME c/${name}_thread${mode} COMMAND ${name})
+      set_tests_properties(c/${name}_thread${mode} PROPERTIES LABELS unit TIMEOUT 60
+        ENVIRONMENT "TE_SOURCE_DIR=${CMAKE_SOURCE_DIR};TE_ROLLUP_THREAD=${mode}")
+    endforeach()
+  else()
+    add_test(NAME c/${name} COMMAND ${name})
+    set_tests_properties(c/${name} PROPERTIES LABELS unit TIMEOUT 60
+      ENVIRONMENT "TE_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  endif()
 endforeach()
 
 # Integration tests: a small harness (tests/integration/harness.c) starts

@@ -237,6 +237,13 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&w->work, &w->lock);
         if (!w->head) { /* closing and drained */
             pthread_mutex_unlock(&w->lock);
+            /* the rollup hours still in memory, so that the next open
+             * need not roll them up again from the raw events */
+            te_err_t err;
+            te_err_clear(&err);
+            if (te_store_rollup_sync(w->st, &err) < 0)
+                te_log(TE_LOG_WARN, "writer", "rollups at shutdown: %s (rolled up at the next open)",
+                       err.msg);
             break;
         }
         size_t nevents = 0;

@@ -63,9 +63,6 @@
  * slots are written and trimmed before the advance returns). An hour that
  * fits is written whole; past it, in parts */
 #define RAW_HOUR_BYTES (16u << 20)
-/* events this close to the newest one (or to now) are left raw for a while:
- * in-order stragglers then are not late events */
-#define GRACE_NS (2 * TE_ROLLUP_1M_NS)
 /* catch-up: at most this much event time per transaction */
 #define CATCHUP_STEP_NS (24 * TE_ROLLUP_1H_NS)
 /* sketches kept for reuse; more are freed */
@@ -436,9 +433,23 @@ static void hour_forget(struct te_rollup *r)
         verify_through(r, r->mem_max_ts);
 }
 
+/* Takes the hour builder back from its thread (rollup_feed.c) before
+ * reading or changing it. An add that failed there (ENOMEM) empties it as
+ * a failed add here does (te_rollup_add). */
+static void own(struct te_rollup *r)
+{
+    if (te_rollup_feed_own(r) || r->hour_full)
+        return;
+    hour_forget(r);
+    r->hour_full = true;
+    lose_through(r, r->mem_max_ts);
+}
+
 void te_rollup_discard(te_store_t *st)
 {
     if (st && st->rollup) {
+        own(st->rollup);
+        st->rollup->late.len = 0;
         clear_ents(st->rollup);
         hour_forget(st->rollup); /* may hold rolled-back events */
     }
@@ -526,6 +537,80 @@ int te_rollup_begin(te_store_t *st, te_err_t *err)
     return check_data_version(st, err);
 }
 
+/* A late event's record while the builder has a thread: the mask
+ * (add_event's), then the fields blob. */
+typedef struct late_rec {
+    int64_t kid, sid, ts;
+    uint32_t flen, mask;
+} late_rec_t;
+
+/* A late event (resolutions in mask) into the generic accumulators: at
+ * once without a feed; with one, recorded until the commit (late_replay),
+ * since the accumulators share the interned names and sketches with the
+ * builder's thread and taking the builder back for each event would cost
+ * two thread wakes. Returns 0 or TE_ENOMEM. */
+static int late_event(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
+                      const unsigned char *fields, size_t fields_len, unsigned mask)
+{
+    if (!r->feed)
+        return add_event(r, kid, sid, ts, fields, fields_len, mask);
+    if (!fields || fields_len > UINT32_MAX)
+        fields_len = 0;
+    late_rec_t h = {.kid = kid, .sid = sid, .ts = ts, .flen = (uint32_t)fields_len, .mask = mask};
+    te_rollup_wb_put(&r->late, &h, sizeof(h));
+    if (fields_len)
+        te_rollup_wb_put(&r->late, fields, fields_len);
+    if (r->late.oom) {
+        r->late.len = 0;
+        r->late.oom = false;
+        return TE_ENOMEM;
+    }
+    return 0;
+}
+
+/* The late events recorded by late_event into the accumulators, the
+ * builder taken back first. Returns 0 or TE_ENOMEM. */
+static int late_replay(struct te_rollup *r)
+{
+    if (r->late.len == 0)
+        return 0;
+    own(r);
+    int rc = 0;
+    for (size_t pos = 0; rc == 0 && pos < r->late.len;) {
+        late_rec_t h;
+        memcpy(&h, r->late.p + pos, sizeof(h));
+        pos += sizeof(h);
+        rc = add_event(r, h.kid, h.sid, h.ts, h.flen ? r->late.p + pos : NULL, h.flen, h.mask);
+        pos += h.flen;
+    }
+    r->late.len = 0;
+    return rc;
+}
+
+/* One event into the hour builder: through its thread when it has one
+ * (started here, the first time), else added here. Returns 0 or
+ * TE_ENOMEM. */
+static int feed(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
+                const unsigned char *fields, size_t fields_len)
+{
+    if (!r->feed_tried) {
+        r->feed_tried = true;
+        if (te_rollup_feed_wanted())
+            te_rollup_feed_start(r); /* none: added here */
+    }
+    if (r->feed && te_rollup_feed_push(r, kid, sid, ts, rowid, fields, fields_len))
+        return 0;
+    bool fed = r->feed != NULL; /* and too big for its buffers */
+    own(r);
+    if (r->hour_full) /* an add on the thread failed: emptied */
+        return TE_ENOMEM;
+    /* an event the thread did not see is not in what it writes ahead: the
+     * advance of its hour checks the builder (and writes it) instead */
+    if (fed)
+        verify_through(r, ts);
+    return te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len);
+}
+
 int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t rowid,
                   const unsigned char *fields, size_t fields_len, te_err_t *err)
 {
@@ -541,7 +626,7 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
     if (ts > k->max_ts)
         k->max_ts = ts;
     unsigned late = (ts < k->w[0] ? 1u : 0u) | (ts < k->w[1] ? 2u : 0u);
-    if (late && add_event(r, kid, sid, ts, fields, fields_len, late) < 0)
+    if (late && late_event(r, kid, sid, ts, fields, fields_len, late) < 0)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     if (late || r->off)
         return 0;
@@ -552,14 +637,20 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
         verify_through(r, ts);
         return 0;
     }
+    /* the bound: the builder's size as its thread last saw it; at the
+     * bound, the builder is taken back and its exact size decides */
+    size_t bytes = te_rollup_feed_bytes(r);
+    if (!r->hour_full && bytes >= HOUR_BYTES) {
+        own(r);
+        bytes = te_rollup_hour_bytes(r);
+    }
     /* into the hour builder, for the advance that passes its hour. At the
      * memory bound, the hours that are over are written now, inside this
      * transaction (a long transaction of a backfill spans many hours);
      * past the bound all the same (many series in one hour), the builder
      * is emptied and left alone until an advance: those hours are checked
      * (and read back raw) then */
-    if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) >= HOUR_BYTES &&
-        !r->early) {
+    if (!r->hour_full && k->w[0] == k->w[1] && bytes >= HOUR_BYTES && !r->early) {
         int rc = te_rollup_flush(st, err);
         te_rollup_hour_trim(r);
         if (rc < 0)
@@ -573,13 +664,23 @@ int te_rollup_add(te_store_t *st, int64_t kid, int64_t sid, int64_t ts, int64_t 
         k->touched = true;
         if (ts > k->max_ts)
             k->max_ts = ts;
+        /* that advance may have passed this event's hour (one an earlier
+         * commit left short): it is late now */
+        late = (ts < k->w[0] ? 1u : 0u) | (ts < k->w[1] ? 2u : 0u);
+        if (late)
+            return late_event(r, kid, sid, ts, fields, fields_len, late) < 0
+                       ? te_err_set(err, TE_ENOMEM, "rollup: out of memory")
+                       : 0;
+        bytes = te_rollup_hour_bytes(r);
     }
     /* at the bound with spare slots (an earlier hour's, more than this one
      * reuses): they go before the builder gives up */
-    if (!r->hour_full && te_rollup_hour_bytes(r) >= HOUR_BYTES)
+    if (!r->hour_full && bytes >= HOUR_BYTES) {
         te_rollup_hour_shrink(r);
-    if (!r->hour_full && k->w[0] == k->w[1] && te_rollup_hour_bytes(r) < HOUR_BYTES &&
-        te_rollup_hour_add(r, kid, sid, ts, rowid, fields, fields_len) == 0) {
+        bytes = te_rollup_hour_bytes(r);
+    }
+    if (!r->hour_full && k->w[0] == k->w[1] && bytes < HOUR_BYTES &&
+        feed(r, kid, sid, ts, rowid, fields, fields_len) == 0) {
         if (ts > r->mem_max_ts)
             r->mem_max_ts = ts;
         return 0;
@@ -714,6 +815,29 @@ static int raw_sum(te_store_t *st, int64_t kid, int64_t from, int64_t to, int64_
     return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "count raw events");
 }
 
+/* Notes that kind kid's watermarks should reach `to` at a later advance.
+ * Returns 0 or TE_ENOMEM. */
+static int pend_note(struct te_rollup *r, int64_t kid, int64_t to)
+{
+    for (size_t i = 0; i < r->npend; i++)
+        if (r->pend[i].kid == kid) {
+            if (to > r->pend[i].to)
+                r->pend[i].to = to;
+            return 0;
+        }
+    if (r->npend == r->cap_pend) {
+        size_t ncap = r->cap_pend ? r->cap_pend * 2 : 8;
+        void *np = realloc(r->pend, ncap * sizeof(*r->pend));
+        if (!np)
+            return TE_ENOMEM;
+        r->pend = np;
+        r->cap_pend = ncap;
+    }
+    r->pend[r->npend].kid = kid;
+    r->pend[r->npend++].to = to;
+    return 0;
+}
+
 /* Rolls the events of kind k between its watermarks and `to` (a whole
  * hour) up into both resolutions and moves both watermarks to `to`,
  * inside the current transaction.
@@ -724,17 +848,33 @@ static int raw_sum(te_store_t *st, int64_t kid, int64_t from, int64_t to, int64_
  * sum of rowids (another process's events, a rolled-back transaction, an
  * event stored before this process opened or over the memory bound all
  * show). Otherwise the hours are read back raw. */
-static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
+static int advance(te_store_t *st, kstate_t *k, int64_t to, bool sync, te_err_t *err)
 {
     struct te_rollup *r = st->rollup;
-    int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1];
+    int64_t from = k->w[0] < k->w[1] ? k->w[0] : k->w[1], got;
     if (to <= from)
         return 0;
-    int rc = te_rollup_flush_ents(st, err); /* late events first */
+    int rc = late_replay(r) < 0 ? te_err_set(err, TE_ENOMEM, "rollup: out of memory") : 0;
+    if (rc == 0)
+        rc = te_rollup_flush_ents(st, err); /* late events first */
     if (rc == 0 && k->w[0] != k->w[1]) {
         /* only a database left half-way by an older version */
+        own(r);
         rc = advance_ents(st, k, from, to, err);
+    } else if (rc == 0 && r->feed && !sync && !r->hour_full && from >= r->verify_upto &&
+               from >= r->lost_upto &&
+               (got = te_rollup_feed_take(r, k->kid, to, &r->taken)) != INT64_MIN) {
+        /* the builder is trusted here: the hours its thread has written
+         * ahead, as far as it has them all (te_rollup_feed_take); the
+         * rest waits for a later advance (pending) */
+        rc = te_rollup_preps_out(st, r, &r->taken, 0, INT64_MAX, true, err);
+        if (rc == 0 && got < to && pend_note(r, k->kid, to) < 0)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        to = got;
+        if (rc == 0 && to <= from)
+            return 0;
     } else if (rc == 0) {
+        own(r);
         int64_t mn = 0, ms = 0, dn = 0, ds = 0;
         te_rollup_hour_drop(r, k->kid, from); /* rolled up by another process */
         if (from < r->verify_upto) {
@@ -755,6 +895,7 @@ static int advance(te_store_t *st, kstate_t *k, int64_t to, te_err_t *err)
         r->hour_full = false; /* the hours it could not hold are behind */
     }
     if (rc < 0) {
+        own(r);
         hour_forget(r);
         return rc;
     }
@@ -776,19 +917,56 @@ int te_rollup_flush(te_store_t *st, te_err_t *err)
     struct te_rollup *r = st->rollup;
     if (!r)
         return 0;
+    if (late_replay(r) < 0)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     int rc = te_rollup_flush_ents(st, err); /* late events */
     if (r->off)
         return rc;
+    if (r->sync)
+        own(r);
+    else
+        te_rollup_feed_kick(r); /* this transaction's events, for the next advance */
     int64_t now = te_time_now_ns();
     for (size_t i = 0; rc == 0 && i < r->nks; i++) {
         kstate_t *k = &r->ks[i];
         if (!k->touched)
             continue;
         /* whole hours only: a row is written once, when its hour is over */
-        int64_t cand = (k->max_ts < now ? k->max_ts : now) - GRACE_NS;
-        rc = advance(st, k, te_rollup_bucket(cand, TE_ROLLUP_1H_NS), err);
+        int64_t cand = (k->max_ts < now ? k->max_ts : now) - TE_ROLLUP_GRACE_NS;
+        rc = advance(st, k, te_rollup_bucket(cand, TE_ROLLUP_1H_NS), r->sync, err);
         k->touched = false;
     }
+    /* the kinds an earlier advance left short of its target (their
+     * hours were not all written ahead yet) */
+    struct te_rollup_pend *pend = r->pend;
+    size_t npend = r->npend;
+    r->pend = NULL; /* advance notes a kind again when still short */
+    r->npend = r->cap_pend = 0;
+    for (size_t i = 0; i < npend; i++) {
+        kstate_t *k = rc == 0 ? kstate(r, pend[i].kid) : NULL;
+        if (rc == 0 && !k)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        if (rc == 0)
+            rc = advance(st, k, pend[i].to, r->sync, err);
+    }
+    free(pend);
+    return rc;
+}
+
+int te_store_rollup_sync(te_store_t *st, te_err_t *err)
+{
+    if (!st || st->readonly || st->in_txn)
+        return te_err_set(err, TE_EINVAL,
+                          "store: rollup sync needs a read-write store outside a transaction");
+    struct te_rollup *r = st->rollup;
+    if (!r || (!r->feed && r->npend == 0))
+        return 0;
+    int rc = te_store_begin(st, err);
+    if (rc < 0)
+        return rc;
+    r->sync = true;
+    rc = te_store_commit(st, err);
+    r->sync = false;
     return rc;
 }
 
@@ -797,13 +975,14 @@ int te_rollup_materialize(te_store_t *st, int64_t kid, int64_t before_ns, te_err
     struct te_rollup *r = st->rollup;
     if (!r)
         return te_err_set(err, TE_EINVAL, "rollup: read-write store needed");
+    own(r);
     kstate_t *k = kstate(r, kid);
     if (!k)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
     int64_t to = te_rollup_bucket(before_ns, TE_ROLLUP_1H_NS);
     if (to < before_ns && to <= INT64_MAX - TE_ROLLUP_1H_NS)
         to += TE_ROLLUP_1H_NS;
-    return advance(st, k, to, err);
+    return advance(st, k, to, true, err);
 }
 
 int te_rollup_watermarks(te_store_t *st, int64_t kid, int64_t *w1m, int64_t *w1h,
@@ -865,7 +1044,7 @@ static int catch_up(te_store_t *st, te_err_t *err)
         sqlite3_reset(rs);
         if (!any)
             continue;
-        int64_t target = (hi < now ? hi : now) - GRACE_NS;
+        int64_t target = (hi < now ? hi : now) - TE_ROLLUP_GRACE_NS;
         for (;;) {
             int64_t w1m, w1h;
             rc = te_rollup_watermarks(st, kids[i], &w1m, &w1h, err);
@@ -887,7 +1066,7 @@ static int catch_up(te_store_t *st, te_err_t *err)
             for (int res = 0; res < 2; res++)
                 if (k->w[res] < te_rollup_bucket(lo, TE_ROLLUP_1H_NS))
                     k->w[res] = te_rollup_bucket(lo, TE_ROLLUP_1H_NS);
-            rc = advance(st, k, te_rollup_bucket(to, TE_ROLLUP_1H_NS), err);
+            rc = advance(st, k, te_rollup_bucket(to, TE_ROLLUP_1H_NS), true, err);
             if (rc < 0) {
                 te_store_rollback(st);
                 break;
@@ -937,7 +1116,12 @@ void te_rollup_close(te_store_t *st)
     struct te_rollup *r = st ? st->rollup : NULL;
     if (!r)
         return;
+    te_rollup_feed_stop(r);
     clear_ents(r);
+    te_rollup_preps_out(NULL, r, &r->taken, 0, INT64_MAX, true, NULL);
+    free(r->taken.v);
+    free(r->pend);
+    free(r->late.p);
     te_rollup_hour_free(r); /* gives its sketches to the pool first */
     for (size_t i = 0; i < r->npool; i++)
         te_sketch_free(r->pool[i]);
@@ -970,6 +1154,7 @@ int te_store_set_rollups(te_store_t *st, bool on, te_err_t *err)
     if (st->in_txn)
         return te_err_set(err, TE_EINVAL, "store: cannot switch rollups inside a transaction");
     struct te_rollup *r = st->rollup;
+    own(r);
     if (!on && !r->off)
         hour_forget(r); /* what it misses while off is found by verify_all */
     bool was_off = r->off;

@@ -314,13 +314,20 @@ void te_rollup_hour_sum(const struct te_rollup *r, int64_t kid, int64_t from, in
             sum += (uint64_t)s->idsum;
         }
     }
+    for (size_t i = 0; i < r->preps.n; i++) {
+        const te_rollup_prep_t *p = &r->preps.v[i];
+        if (p->kid == kid && p->hour >= from && p->hour < to) {
+            n += (uint64_t)p->nev;
+            sum += (uint64_t)p->idsum;
+        }
+    }
     *nev = (int64_t)n;
     *idsum = (int64_t)sum;
 }
 
 size_t te_rollup_hour_bytes(const struct te_rollup *r)
 {
-    return r->hour_bytes;
+    return r->hour_bytes + atomic_load_explicit(&r->prep_bytes, memory_order_relaxed);
 }
 
 /* Encodes one field cell of n > TE_ROLLUP_VALS values v (sum, min, max,
@@ -398,8 +405,32 @@ static int col_sort(struct te_rollup *r, slot_t *s, col_t *c)
 static int hrows_flush(te_store_t *st, struct te_rollup *r, te_err_t *err)
 {
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < r->nhrows; i++)
-        rc = te_rollup_1h_write(st, &r->h1, &r->hrows[i], err);
+    te_rollup_prep_t *p = r->prep;
+    if (p && r->nhrows > p->cap_hrows - p->nhrows) {
+        size_t ncap = p->cap_hrows ? p->cap_hrows * 2 : 8;
+        while (ncap - p->nhrows < r->nhrows)
+            ncap *= 2;
+        te_rollup_1h_row_t *nr = realloc(p->hrows, ncap * sizeof(*nr));
+        if (!nr) {
+            r->nhrows = 0;
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        }
+        p->bytes += (ncap - p->cap_hrows) * sizeof(*nr);
+        p->hrows = nr;
+        p->cap_hrows = ncap;
+    }
+    for (size_t i = 0; rc == 0 && i < r->nhrows; i++) {
+        if (!p) {
+            rc = te_rollup_1h_write(st, &r->h1, &r->hrows[i], err);
+            continue;
+        }
+        /* into the hour being prepared, buffers and all */
+        te_rollup_1h_row_t *h = &r->hrows[i];
+        p->bytes += h->st_cap + h->sk_cap;
+        p->oom |= h->oom;
+        p->hrows[p->nhrows++] = *h;
+        *h = (te_rollup_1h_row_t){0};
+    }
     r->nhrows = 0;
     return rc;
 }
@@ -703,17 +734,18 @@ static int cmp_slot(const void *a, const void *b)
     return x->sid < y->sid ? -1 : x->sid > y->sid;
 }
 
-/* Removes kind kid's slots (kid 0: every kind's) of hours before
- * before_hour, writing them first when write is set; the others stay, in
- * place. Returns the first error; every such slot is removed anyway. */
-static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t before_hour,
-                 bool write, te_err_t *err)
+/* Removes kind kid's slots (kid 0: every kind's) of hours in [from_hour,
+ * before_hour), writing them first when write is set (to the database,
+ * or to r->prep); the others stay, in place. Returns the first error;
+ * every such slot is removed anyway. */
+static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t from_hour,
+                 int64_t before_hour, bool write, te_err_t *err)
 {
     /* the slots that stay to the front, in place */
     size_t keep = 0;
     for (size_t i = 0; i < r->nslots; i++) {
         slot_t *s = &r->slots[i];
-        if ((kid && s->kid != kid) || s->hour >= before_hour) {
+        if ((kid && s->kid != kid) || s->hour >= before_hour || s->hour < from_hour) {
             if (i != keep) {
                 slot_t t = r->slots[keep];
                 r->slots[keep] = *s;
@@ -765,12 +797,79 @@ static int sweep(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t befor
 
 int te_rollup_hour_flush(te_store_t *st, int64_t kid, int64_t before_hour, te_err_t *err)
 {
-    return sweep(st, st->rollup, kid, before_hour, true, err);
+    struct te_rollup *r = st->rollup;
+    int rc = te_rollup_preps_out(st, r, &r->preps, kid, before_hour, true, err);
+    int rc2 = sweep(st, r, kid, INT64_MIN, before_hour, rc == 0, err);
+    return rc ? rc : rc2;
 }
 
 void te_rollup_hour_drop(struct te_rollup *r, int64_t kid, int64_t before_hour)
 {
-    sweep(NULL, r, kid, before_hour, false, NULL);
+    te_rollup_preps_out(NULL, r, &r->preps, kid, before_hour, true, NULL);
+    sweep(NULL, r, kid, INT64_MIN, before_hour, false, NULL);
+}
+
+int te_rollup_prep_pack(struct te_rollup *r, te_err_t *err)
+{
+    te_rollup_pack_t *pk = &r->pack;
+    te_rollup_prep_t *p = r->prep;
+    if (!pk->open)
+        return 0;
+    pk->open = false;
+    if (pk->b.oom)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    if (p->nprows == p->cap_prows) {
+        size_t ncap = p->cap_prows ? p->cap_prows * 2 : 4;
+        te_rollup_prow_t *np = realloc(p->prows, ncap * sizeof(*np));
+        if (!np)
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        p->bytes += (ncap - p->cap_prows) * sizeof(*np);
+        p->prows = np;
+        p->cap_prows = ncap;
+    }
+    unsigned char *copy = malloc(pk->b.len ? pk->b.len : 1);
+    if (!copy)
+        return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+    memcpy(copy, pk->b.p, pk->b.len);
+    p->prows[p->nprows++] = (te_rollup_prow_t){.n = pk->n, .p = copy, .len = pk->b.len};
+    p->bytes += pk->b.len;
+    return 0;
+}
+
+int te_rollup_hour_prepare(struct te_rollup *r, int64_t kid, int64_t before_hour, te_err_t *err)
+{
+    for (;;) {
+        /* the kind's earliest hour before before_hour, and what it holds */
+        int64_t h = INT64_MAX;
+        for (size_t i = 0; i < r->nslots; i++)
+            if (r->slots[i].kid == kid && r->slots[i].hour < h)
+                h = r->slots[i].hour;
+        if (h >= before_hour)
+            return 0;
+        int64_t end = h <= INT64_MAX - TE_ROLLUP_1H_NS ? h + TE_ROLLUP_1H_NS : INT64_MAX;
+        uint64_t nev = 0, idsum = 0;
+        for (size_t i = 0; i < r->nslots; i++)
+            if (r->slots[i].kid == kid && r->slots[i].hour == h) {
+                nev += (uint64_t)r->slots[i].nev;
+                idsum += (uint64_t)r->slots[i].idsum;
+            }
+        te_rollup_prep_t *p = te_rollup_preps_add(&r->staged);
+        if (!p) {
+            sweep(NULL, r, kid, h, end, false, NULL);
+            return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        }
+        *p = (te_rollup_prep_t){.kid = kid, .hour = h, .nev = (int64_t)nev,
+                                .idsum = (int64_t)idsum, .bytes = sizeof(*p)};
+        r->prep = p;
+        int rc = sweep(NULL, r, kid, h, end, true, err);
+        r->prep = NULL;
+        if (rc == 0 && p->oom)
+            rc = te_err_set(err, TE_ENOMEM, "rollup: out of memory");
+        if (rc < 0) {
+            te_rollup_preps_out(NULL, r, &r->staged, kid, end, false, NULL);
+            return rc;
+        }
+    }
 }
 
 void te_rollup_hour_trim(struct te_rollup *r)
@@ -809,6 +908,11 @@ void te_rollup_hour_shrink(struct te_rollup *r)
 
 void te_rollup_hour_free(struct te_rollup *r)
 {
+    te_rollup_preps_out(NULL, r, &r->preps, 0, INT64_MAX, true, NULL);
+    te_rollup_preps_out(NULL, r, &r->staged, 0, INT64_MAX, false, NULL);
+    free(r->preps.v);
+    free(r->staged.v);
+    r->preps = r->staged = (te_rollup_preps_t){0};
     for (size_t i = 0; i < r->init_slots; i++)
         slot_free(r, &r->slots[i]);
     slot_free(r, &r->wslot);

@@ -17,6 +17,7 @@
 #ifndef TE_STORE_ROLLUP_INT_H
 #define TE_STORE_ROLLUP_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,10 @@
 #include "rollup.h"
 #include "rollup_1h.h"
 #include "store_int.h"
+
+/* An advance leaves the events this close to a kind's newest one (or to
+ * now) raw for a while: in-order stragglers then are not late events. */
+#define TE_ROLLUP_GRACE_NS (2 * TE_ROLLUP_1M_NS)
 
 /* Most distinct field names one packed 1-minute row may hold. */
 #define TE_ROLLUP_MAX_ROW_NAMES 4096
@@ -112,6 +117,35 @@ typedef struct te_rollup_pack {
     size_t cap_ref;
 } te_rollup_pack_t;
 
+/* A 1-minute pack row prepared ahead (te_rollup_hour_prepare): n events,
+ * the row's data. */
+typedef struct te_rollup_prow {
+    int64_t n;
+    unsigned char *p;
+    size_t len;
+} te_rollup_prow_t;
+
+/* One (kind, hour) the feed's thread wrote ahead (rollup_feed.c,
+ * te_rollup_hour_prepare): the rows its slots made, the events and rowid
+ * sum they held, and the bytes it takes (counted in hour_bytes). The
+ * advance that passes its hour inserts the rows, or drops them when it
+ * reads the hour back raw. */
+typedef struct te_rollup_prep {
+    int64_t kid, hour, nev, idsum;
+    te_rollup_prow_t *prows;
+    size_t nprows, cap_prows;
+    te_rollup_1h_row_t *hrows;
+    size_t nhrows, cap_hrows;
+    size_t bytes;
+    bool oom;
+} te_rollup_prep_t;
+
+/* A list of prepared hours. */
+typedef struct te_rollup_preps {
+    te_rollup_prep_t *v;
+    size_t n, cap;
+} te_rollup_preps_t;
+
 struct te_rollup {
     /* interned field names; index 0 is "" */
     te_series_map_t fmap;
@@ -163,8 +197,28 @@ struct te_rollup {
     size_t cap_colbuf;
     uint32_t *sidx;
     size_t sidx_cap;
+    /* hours written ahead (rollup_feed.c): those the advances may take
+     * (shared with the feed's thread under its lock), those its thread is
+     * making (its own), those an advance took (the owner's), the one a
+     * sweep is filling (NULL: rows go to the database), and the bytes of
+     * the first and the third */
+    te_rollup_preps_t preps, staged, taken;
+    te_rollup_prep_t *prep;
+    _Atomic size_t prep_bytes;
     sqlite3_stmt *put1m, *state_st, *set_w, *raw_st, *sum_st, *dv_st;
     bool off;           /* te_store_set_rollups(false): no watermark moves */
+    /* the builder's own thread (rollup_feed.c), NULL when the owner adds
+     * events itself; feed_tried: started or refused once */
+    struct te_rollup_feed *feed;
+    bool feed_tried;
+    bool sync;          /* te_store_rollup_sync's commit: advances wait for the thread */
+    te_rollup_wbuf_t late; /* late events of this transaction, with a feed (rollup.c) */
+    /* kinds whose last advance stopped short of its target (the thread
+     * had not written those hours ahead yet): the next commit goes on */
+    struct te_rollup_pend {
+        int64_t kid, to;
+    } *pend;
+    size_t npend, cap_pend;
 };
 
 /* --- rollup.c: accumulators --- */
@@ -300,6 +354,11 @@ int te_rollup_1m_head(te_store_t *st, struct te_rollup *r, te_rollup_wbuf_t *b, 
 void te_rollup_pack_add(te_rollup_pack_t *p, int64_t kid, int64_t hour, int64_t sid,
                         int64_t events, const void *blob, size_t len);
 
+/* Inserts one 1-minute pack row (kind kid, hour, n events, data p of len
+ * bytes) through ins (TE_SQL_ROLLUP_1M_INS). Returns 0 or TE_E*. */
+int te_rollup_1m_insert(te_store_t *st, sqlite3_stmt *ins, int64_t kid, int64_t hour, int64_t n,
+                        const void *p, size_t len, te_err_t *err);
+
 /* Inserts pack p through ins (TE_SQL_ROLLUP_1M_INS) when open, and closes
  * it. Returns 0 or TE_E*. */
 int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p, te_err_t *err);
@@ -356,5 +415,76 @@ void te_rollup_hour_shrink(struct te_rollup *r);
 
 /* Frees the hour builder's memory. Cannot fail. */
 void te_rollup_hour_free(struct te_rollup *r);
+
+/* Writes the rows of kind kid's slots of hours before before_hour into
+ * memory (r->preps, an entry per hour) instead of the database, and
+ * recycles the slots: the feed's thread does it once an hour is over, so
+ * that the advance only inserts them. te_rollup_hour_sum counts them,
+ * te_rollup_hour_flush inserts them, te_rollup_hour_drop drops them.
+ * Returns 0 or TE_E* (the hour that failed holds nothing: its slots are
+ * gone, so the caller must have the builder checked against the raw
+ * rows). */
+int te_rollup_hour_prepare(struct te_rollup *r, int64_t kid, int64_t before_hour, te_err_t *err);
+
+/* Moves the pack row r->pack (open) into r->prep and closes it. Returns 0
+ * or TE_ENOMEM. */
+int te_rollup_prep_pack(struct te_rollup *r, te_err_t *err);
+
+/* A new zeroed entry at the end of l; NULL on ENOMEM. */
+te_rollup_prep_t *te_rollup_preps_add(te_rollup_preps_t *l);
+
+/* Removes l's entries of kind kid (0: any kind) and hours before
+ * before_hour: inserts their rows when st is not NULL, frees them, and
+ * uncounts their bytes from r->prep_bytes when counted. Returns the first
+ * error; every such entry is removed anyway. */
+int te_rollup_preps_out(te_store_t *st, struct te_rollup *r, te_rollup_preps_t *l, int64_t kid,
+                        int64_t before_hour, bool counted, te_err_t *err);
+
+/* --- rollup_feed.c: the hour builder's thread --- */
+
+/* Whether te_rollup_add should feed the builder through a thread: on a
+ * machine of more than one core, unless TE_ROLLUP_THREAD=0 says no
+ * (TE_ROLLUP_THREAD=1: also on one core). */
+bool te_rollup_feed_wanted(void);
+
+/* Starts r's feed thread (r->feed). Returns 0 or TE_ENOMEM (no thread:
+ * the owner goes on adding events itself). */
+int te_rollup_feed_start(struct te_rollup *r);
+
+/* Queues one event for te_rollup_hour_add on the feed's thread (its
+ * fields blob copied); false when it is too big for a buffer: the caller
+ * takes the builder back (te_rollup_feed_own) and adds it itself. */
+bool te_rollup_feed_push(struct te_rollup *r, int64_t kid, int64_t sid, int64_t ts,
+                         int64_t rowid, const unsigned char *fields, size_t fields_len);
+
+/* The builder's bytes as the feed's thread last saw them (hour_bytes
+ * when there is no feed); lags by the events queued. */
+size_t te_rollup_feed_bytes(const struct te_rollup *r);
+
+/* Takes kind kid's prepared hours before the returned hour out of
+ * r->preps into out (appended; the caller inserts and frees them), without
+ * waiting for the thread: the returned hour is the least of to, the hour
+ * before which the thread has prepared every event of the kind it was
+ * given, and the hour of the kind's oldest event not given yet. Every
+ * event of kind kid of the hours before it that the owner queued is then
+ * in out, or in an earlier advance's rows. INT64_MIN, nothing taken: the
+ * thread prepares nothing of the kind (yet, or past FEED_KINDS kinds), or
+ * ENOMEM; the caller takes the builder back and writes it itself. */
+int64_t te_rollup_feed_take(struct te_rollup *r, int64_t kid, int64_t to, te_rollup_preps_t *out);
+
+/* Waits until every queued event is added (and the hours over are
+ * prepared) and gives the builder back to the calling (owner) thread,
+ * until the next te_rollup_feed_push. Returns false when an add or a
+ * prepare failed since the last call: events are then missing from the
+ * builder. No feed: true at once. */
+bool te_rollup_feed_own(struct te_rollup *r);
+
+/* Hands the events queued so far to the thread if it is idle (never
+ * waits): a commit's events are then ready for the next advance. */
+void te_rollup_feed_kick(struct te_rollup *r);
+
+/* Stops and frees the feed (queued events not handed over are dropped:
+ * the store is closing). NULL-safe feed. */
+void te_rollup_feed_stop(struct te_rollup *r);
 
 #endif

@@ -220,6 +220,8 @@ int te_rollup_put_1m(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t s
 /* Rows hold series up to PACK_BYTES (format: rollup_fmt.c). */
 #define PACK_BYTES (32u << 10)
 
+static int pack_out(te_store_t *st, struct te_rollup *r, te_err_t *err);
+
 static void pack_open(te_rollup_pack_t *p, int64_t kid, int64_t hour)
 {
     p->kid = kid;
@@ -256,11 +258,11 @@ int te_rollup_1m_head(te_store_t *st, struct te_rollup *r, te_rollup_wbuf_t *b, 
     int rc = 0;
     size_t fresh = 0;
     if (p->open && (p->kid != kid || p->hour != hour))
-        rc = te_rollup_pack_write(st, r->put1m, p, err);
+        rc = pack_out(st, r, err);
     for (size_t i = 0; p->open && i < n; i++)
         fresh += !pack_has(p, fids[i]);
     if (rc == 0 && p->open && p->ndefs + fresh > TE_ROLLUP_PACK_NAMES && n <= TE_ROLLUP_PACK_NAMES)
-        rc = te_rollup_pack_write(st, r->put1m, p, err); /* a fresh row has room */
+        rc = pack_out(st, r, err); /* a fresh row has room */
     if (rc)
         return rc;
     if (!p->open)
@@ -297,6 +299,21 @@ int te_rollup_1m_head(te_store_t *st, struct te_rollup *r, te_rollup_wbuf_t *b, 
     return 0;
 }
 
+int te_rollup_1m_insert(te_store_t *st, sqlite3_stmt *ins, int64_t kid, int64_t hour, int64_t n,
+                        const void *p, size_t len, te_err_t *err)
+{
+    if (len > INT32_MAX)
+        return te_err_set(err, TE_ETOOBIG, "rollup: a 1-minute row of %zu bytes", len);
+    sqlite3_bind_int64(ins, 1, kid);
+    sqlite3_bind_int64(ins, 2, hour);
+    sqlite3_bind_int64(ins, 3, n);
+    sqlite3_bind_blob(ins, 4, p, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+}
+
 int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p, te_err_t *err)
 {
     if (!p->open)
@@ -304,16 +321,13 @@ int te_rollup_pack_write(te_store_t *st, sqlite3_stmt *ins, te_rollup_pack_t *p,
     p->open = false;
     if (p->b.oom)
         return te_err_set(err, TE_ENOMEM, "rollup: out of memory");
-    if (p->b.len > INT32_MAX)
-        return te_err_set(err, TE_ETOOBIG, "rollup: a 1-minute row of %zu bytes", p->b.len);
-    sqlite3_bind_int64(ins, 1, p->kid);
-    sqlite3_bind_int64(ins, 2, p->hour);
-    sqlite3_bind_int64(ins, 3, p->n);
-    sqlite3_bind_blob(ins, 4, p->b.p, (int)p->b.len, SQLITE_STATIC);
-    int rc = sqlite3_step(ins);
-    sqlite3_reset(ins);
-    sqlite3_clear_bindings(ins);
-    return rc == SQLITE_DONE ? 0 : te_store_sqlerr(st, rc, err, "write rollup");
+    return te_rollup_1m_insert(st, ins, p->kid, p->hour, p->n, p->b.p, p->b.len, err);
+}
+
+/* r->pack to the database, or to the hour being prepared (r->prep). */
+static int pack_out(te_store_t *st, struct te_rollup *r, te_err_t *err)
+{
+    return r->prep ? te_rollup_prep_pack(r, err) : te_rollup_pack_write(st, r->put1m, &r->pack, err);
 }
 
 int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int64_t sid,
@@ -323,16 +337,16 @@ int te_rollup_put_1m_blob(te_store_t *st, struct te_rollup *r, int64_t kid, int6
     te_rollup_pack_t *p = &r->pack;
     int rc = 0;
     if (p->open && (p->kid != kid || p->hour != hour))
-        rc = te_rollup_pack_write(st, r->put1m, p, err);
+        rc = pack_out(st, r, err);
     te_rollup_pack_add(p, kid, hour, sid, events, blob, len);
     if (rc == 0 && p->b.len >= PACK_BYTES)
-        rc = te_rollup_pack_write(st, r->put1m, p, err);
+        rc = pack_out(st, r, err);
     return rc;
 }
 
 int te_rollup_put_1m_end(te_store_t *st, struct te_rollup *r, te_err_t *err)
 {
-    return te_rollup_pack_write(st, r->put1m, &r->pack, err);
+    return pack_out(st, r, err);
 }
 
 /* ---------- schema 6 -> 7 ---------- */

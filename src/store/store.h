@@ -168,6 +168,17 @@ int te_store_backup(te_store_t *st, const char *dest_path,
                     void (*progress)(int remaining, int total, void *ud), void *ud,
                     te_err_t *err);
 
+/* Writes the rollup rows of every hour that is over and that rollup
+ * maintenance still holds in memory, in a transaction of its own: with
+ * the builder on its own thread (rollup.h), a commit writes the hours the
+ * thread has ready and leaves the others to a later commit; this waits
+ * for them. For the end of a load (`ingest`) and a clean shutdown: what is
+ * not written then is rolled up from the raw events at the next open.
+ * Queries answer the same either way (they read raw events past the
+ * rollups). Returns 0, TE_EINVAL (read-only store, or inside a
+ * transaction) or TE_E*. */
+int te_store_rollup_sync(te_store_t *st, te_err_t *err);
+
 /* Turns rollup maintenance on this read-write store on or off (default
  * on). Off is for benchmarks: it marks the rollups incomplete, so readers
  * answer from raw events until the next read-write open rebuilds them from
